@@ -44,14 +44,21 @@ struct rn_column {
     uint64_t *validity;      /* NULL when no row is null; else owned by validity_buf */
     rn_buf *values_buf;
     rn_buf *validity_buf;
-    /* String columns: the buffers the views point into. The last one is the arena that
-     * rn_batch_set_str appends to while the batch is being built. */
-    rn_buf **deps;
+    /* String columns: the buffers the views point into (rn_column_deps), held by reference.
+     * arena is the one of them that rn_batch_set_str appends to while the batch is built. */
     uint32_t n_deps, cap_deps;
-    size_t arena_used;       /* bytes used in deps[n_deps - 1] when it is this column's arena */
-    rn_buf *deps_buf;        /* holds the deps array when it outgrows deps_inline */
+    rn_buf *deps_buf;        /* holds the deps array once it outgrows deps_inline */
     rn_buf *deps_inline[2];
+    rn_buf *arena;
+    size_t arena_used;
 };
+
+/* The buffers a string column's views point into (n_deps of them). Kept as an accessor rather
+ * than a pointer field so that a column struct can be copied by value. */
+static inline rn_buf *const *rn_column_deps(const struct rn_column *c)
+{
+    return c->deps_buf ? (rn_buf *const *)rn_buf_data(c->deps_buf) : c->deps_inline;
+}
 
 struct rn_batch {
     _Atomic uint32_t refs;
@@ -107,6 +114,8 @@ int rn_batch_set_str(struct rn_batch *b, uint32_t col, uint32_t row, const char 
 /* Makes column c keep buf alive (takes a reference): for string views that point into bytes
  * owned by buf. Returns 0 or RN_ENOMEM. Adding a buffer already held is a no-op. */
 int rn_column_add_dep(struct rn_column *c, rn_buf *buf);
+/* Drops every reference a column holds and empties it (for columns from rn_expr_eval). */
+void rn_column_release(struct rn_column *c);
 /* Makes dst keep alive every buffer src's string views point into. */
 int rn_column_share_deps(struct rn_column *dst, const struct rn_column *src);
 

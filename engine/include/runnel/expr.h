@@ -46,9 +46,6 @@ bool rn_expr_is_constant(const rn_expr *e);
  * reference). The caller owns out and releases it with rn_column_release(). */
 int rn_expr_eval(rn_expr *e, const struct rn_batch *b, struct rn_column *out, struct rn_error *err);
 
-/* Drops the references a column holds (for columns from rn_expr_eval). */
-void rn_column_release(struct rn_column *c);
-
 /* For a bool expression: writes the indexes of the rows where it is TRUE (neither false nor
  * null) into sel (room for b->n_rows) and their number into *n. */
 int rn_expr_select(rn_expr *e, const struct rn_batch *b, uint32_t *sel, uint32_t *n,
