@@ -1,0 +1,30 @@
+/*
+ * cli.h — what the `runnel` subcommands share: the command table entry and error printing.
+ * Exit codes: 0 success, 1 a failure while running, 2 bad usage or invalid input.
+ */
+#ifndef RN_CLI_H
+#define RN_CLI_H
+
+#include <stdint.h>
+
+#include "runnel/batch.h"
+#include "runnel/error.h"
+
+struct rn_cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);   /* argv[0] is the subcommand name */
+};
+
+int rn_cli_eval(int argc, char **argv);
+
+/* Prints "runnel: <what>: line:col: message", then the source line and a caret under the
+ * column when the error has a position. */
+void rn_cli_print_error(const char *what, const char *source, const struct rn_error *err);
+
+/* The demo table that `runnel eval` reads: synthetic auction bids, generated in batches. */
+const rn_schema *rn_demo_bids_schema(void);
+/* Fills b (of rn_demo_bids_schema, capacity >= n) with bids first .. first + n - 1. */
+int rn_demo_bids_fill(struct rn_batch *b, uint64_t first, uint32_t n);
+
+#endif
