@@ -31,9 +31,9 @@ static void put_u8(struct out *o, uint8_t v) { *o->p++ = v; }
 static void put_u16(struct out *o, uint16_t v) { put(o, &v, 2); }
 static void put_u32(struct out *o, uint32_t v) { put(o, &v, 4); }
 
-static size_t column_bound(const struct rn_column *c, const char *name, uint32_t n)
+static size_t column_size(const struct rn_column *c, const char *name, uint32_t n)
 {
-    size_t size = 10 + strlen(name) + (size_t)rn_bitmap_words(n) * 8;
+    size_t size = 10 + strlen(name) + (rn_column_null_count(c, n) ? (size_t)rn_bitmap_words(n) * 8 : 0);
     if (c->type.id == RN_T_STRING) {
         size += ((size_t)n + 1) * 4;
         for (uint32_t i = 0; i < n; i++) size += rn_col_str(c, i).len;
@@ -47,7 +47,7 @@ size_t rn_batch_encoded_bound(const struct rn_batch *b)
 {
     size_t size = HEADER;
     for (uint32_t c = 0; c < b->n_cols; c++)
-        size += column_bound(&b->cols[c], rn_schema_field(b->schema, c)->name, b->n_rows);
+        size += column_size(&b->cols[c], rn_schema_field(b->schema, c)->name, b->n_rows);
     return size;
 }
 

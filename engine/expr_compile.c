@@ -36,7 +36,7 @@ static struct enode *new_node(enum enode_kind kind, int line, int col)
 void rn__enode_free(struct enode *nd)
 {
     if (!nd) return;
-    for (uint32_t i = 0; i < nd->n_args; i++) rn__enode_free(nd->args[i]);
+    for (uint32_t i = 0; i < nd->n_args; i++) rn__enode_free(nd->args[i]);   /* NULL-safe */
     free(nd->args);
     if (nd->aux_free) nd->aux_free(nd->aux);
     rn_column_release(&nd->out);
@@ -339,7 +339,7 @@ static int check_cmp(struct enode *nd, enum tok tk, struct rn_error *err)
         l->fn == rn__k_arith(OP_MOD, RN_T_INT64, true)) {
         nd->dm = l->dm;
         nd->args[0] = l->args[0];
-        l->n_args = 0;
+        l->args[0] = NULL;
         rn__enode_free(l);
         nd->fn = rn__k_divisible;
     }
@@ -537,6 +537,11 @@ static struct enode *compile_in(struct compiler *c, const struct ast *a)
     free(args);
     if (!nd) return oom(c);
     nd->type = rn_type_of(RN_T_BOOL);
+    /* timestamps compare with int64 milliseconds, as in the comparison operators */
+    bool has_ts = false;
+    for (uint32_t i = 0; i < nd->n_args; i++) has_ts |= nd->args[i]->type.id == RN_T_TIMESTAMP;
+    for (uint32_t i = 0; has_ts && i < nd->n_args; i++)
+        if (nd->args[i]->type.id == RN_T_INT64) nd->args[i]->type = rn_type_of(RN_T_TIMESTAMP);
     struct rn_type t;
     int rc = rn__common_type(nd->args, nd->n_args, &t, c->err);
     if (!rc && t.id == RN_T_VECTOR) rc = rn__type_error(nd, c->err, "IN cannot compare vectors");

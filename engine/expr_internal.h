@@ -150,6 +150,13 @@ int rn__k_divisible(struct enode *, struct ectx *);   /* fused `x % const = 0` /
 /* Compiles a LIKE pattern into nd->aux. */
 int rn__like_prepare(struct enode *nd, struct rn_str pattern);
 
+/* A compiled regular expression and the scratch buffer its subjects are copied into. */
+struct rn_regex {
+    regex_t re;
+    char *scratch;
+    size_t cap;
+};
+
 /* Function table (expr_k_misc.c, expr_k_string.c): checks argument types at compile time. */
 struct rn_func {
     const char *name;

@@ -238,8 +238,10 @@ static int check_split_index(struct enode *nd, struct rn_error *err)
 
 static void free_regex(void *p)
 {
-    regfree(p);
-    free(p);
+    struct rn_regex *rx = p;
+    regfree(&rx->re);
+    free(rx->scratch);
+    free(rx);
 }
 
 static int compile_regex(struct enode *nd, const char *fname, struct rn_error *err)
@@ -250,21 +252,21 @@ static int compile_regex(struct enode *nd, const char *fname, struct rn_error *e
     if (rc) return rc;
     struct rn_str p = nd->args[1]->cstr;
     char *pat = strndup(p.len ? p.ptr : "", p.len);
-    regex_t *re = malloc(sizeof *re);
-    if (!pat || !re) {
+    struct rn_regex *rx = calloc(1, sizeof *rx);
+    if (!pat || !rx) {
         free(pat);
-        free(re);
+        free(rx);
         return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
     }
-    int e = regcomp(re, pat, REG_EXTENDED);
+    int e = regcomp(&rx->re, pat, REG_EXTENDED);
     free(pat);
     if (e) {
         char msg[128];
-        regerror(e, re, msg, sizeof msg);
-        free(re);
+        regerror(e, &rx->re, msg, sizeof msg);
+        free(rx);
         return rn__type_error(nd->args[1], err, "%s(): bad regular expression: %s", fname, msg);
     }
-    nd->aux = re;
+    nd->aux = rx;
     nd->aux_free = free_regex;
     return 0;
 }
@@ -289,11 +291,11 @@ static int check_regexp_extract(struct enode *nd, struct rn_error *err)
             return rc;
         nd->k.i = nd->args[2]->cval.i;
     }
-    const regex_t *re = nd->aux;
-    if (nd->k.i < 0 || nd->k.i > 9 || (size_t)nd->k.i > re->re_nsub)
+    const struct rn_regex *rx = nd->aux;
+    if (nd->k.i < 0 || nd->k.i > 9 || (size_t)nd->k.i > rx->re.re_nsub)
         return rn__type_error(nd->n_args == 3 ? nd->args[2] : nd, err,
                               "regexp_extract(): group %lld does not exist (the pattern has %zu, at most 9 are usable)",
-                              (long long)nd->k.i, (size_t)re->re_nsub);
+                              (long long)nd->k.i, (size_t)rx->re.re_nsub);
     return 0;
 }
 

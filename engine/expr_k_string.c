@@ -272,22 +272,39 @@ int rn__k_like(struct enode *nd, struct ectx *cx)
     return 0;
 }
 
-/* ---- regular expressions (POSIX extended, matched in place with REG_STARTEND) ---- */
+/* ---- regular expressions (POSIX extended) ---- */
+
+/* regexec wants a NUL-terminated subject; views are not, so each row is copied into the
+ * node's scratch buffer (grown, never shrunk: no allocation in steady state). */
+static const char *terminated(struct rn_regex *rx, struct rn_str s)
+{
+    if (s.len >= rx->cap) {
+        size_t cap = rx->cap ? rx->cap : 256;
+        while (cap <= s.len) cap *= 2;
+        char *p = realloc(rx->scratch, cap);
+        if (!p) return NULL;
+        rx->scratch = p;
+        rx->cap = cap;
+    }
+    if (s.len) memcpy(rx->scratch, s.ptr, s.len);
+    rx->scratch[s.len] = 0;
+    return rx->scratch;
+}
 
 int rn__k_regexp_match(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
     int rc = prepare(nd, n);
     if (rc) return rc;
-    const regex_t *re = nd->aux;
+    struct rn_regex *rx = nd->aux;
     const struct rn_column *a = &nd->args[0]->out;
     uint8_t *o = nd->out.values;
     for (uint32_t i = 0; i < n; i++) {
         o[i] = 0;
         if (rn_column_is_null(a, i)) continue;
-        struct rn_str s = rn_col_str(a, i);
-        regmatch_t m = {.rm_so = 0, .rm_eo = (regoff_t)s.len};
-        o[i] = regexec(re, s.len ? s.ptr : "", 1, &m, REG_STARTEND) == 0;
+        const char *subject = terminated(rx, rn_col_str(a, i));
+        if (!subject) return RN_ENOMEM;
+        o[i] = regexec(&rx->re, subject, 0, NULL, 0) == 0;
     }
     return 0;
 }
@@ -299,7 +316,7 @@ int rn__k_regexp_extract(struct enode *nd, struct ectx *cx)
     if (!rc) rc = rn_column_share_deps(&nd->out, &nd->args[0]->out);
     if (!rc) rc = rn__out_validity(nd, n);
     if (rc) return rc;
-    const regex_t *re = nd->aux;
+    struct rn_regex *rx = nd->aux;
     uint32_t group = (uint32_t)nd->k.i;
     regmatch_t m[10];
     const struct rn_column *a = &nd->args[0]->out;
@@ -308,9 +325,9 @@ int rn__k_regexp_extract(struct enode *nd, struct ectx *cx)
         o[i] = EMPTY;
         if (rn_column_is_null(&nd->out, i)) continue;
         struct rn_str s = rn_col_str(a, i);
-        m[0].rm_so = 0;
-        m[0].rm_eo = (regoff_t)s.len;
-        if (regexec(re, s.len ? s.ptr : "", group + 1, m, REG_STARTEND) != 0 || m[group].rm_so < 0) {
+        const char *subject = terminated(rx, s);
+        if (!subject) return RN_ENOMEM;
+        if (regexec(&rx->re, subject, group + 1, m, 0) != 0 || m[group].rm_so < 0) {
             rn_bit_clear(nd->out.validity, i);
             continue;
         }

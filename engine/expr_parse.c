@@ -156,6 +156,10 @@ static struct ast *parse_case(struct parser *ps)
     struct ast *a = node(ps, A_CASE, &ps->tok);
     if (!a) return NULL;
     next(ps);
+    if (ps->tok.kind == K_ELSE || ps->tok.kind == K_END) {
+        error_at(ps, "expected %s", "WHEN (or an operand before it)");
+        goto fail;
+    }
     if (ps->tok.kind != K_WHEN) {
         a->has_operand = true;
         if (!add_arg(ps, a, parse_or(ps))) goto fail;

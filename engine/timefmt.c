@@ -78,8 +78,9 @@ int rn__parse_timestamp(const char *s, size_t len, int64_t *out)
         at >= len || s[at++] != '-' || digits(s, len, &at, 2, &d))
         return -1;
     if (mo < 1 || mo > 12 || d < 1 || d > 31) return -1;
-    h = mi = 0;
-    if (at < len && (s[at] == 'T' || s[at] == 't' || s[at] == ' ')) {
+    /* the time of day is required (as in Flink's TO_TIMESTAMP): a bare date is not a time */
+    if (at >= len || (s[at] != 'T' && s[at] != 't' && s[at] != ' ')) return -1;
+    {
         at++;
         if (digits(s, len, &at, 2, &h) || at >= len || s[at++] != ':' || digits(s, len, &at, 2, &mi))
             return -1;

@@ -169,7 +169,7 @@ struct rn_batch *rn_builder_finish(rn_builder *bb, struct rn_error *err);
 
 /* ---- binary encoding (network channels, spill files, checkpoints) ---- */
 
-/* An upper bound of the encoded size of b. */
+/* The encoded size of b: exactly what rn_batch_encode will write. */
 size_t rn_batch_encoded_bound(const struct rn_batch *b);
 
 /* Encodes b into out[0..cap); *written gets the size. RN_ERANGE when cap is too small.
