@@ -16,7 +16,7 @@ deps:
 	@./deploy/install-deps.sh
 
 build: deps
-	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) >/dev/null
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD)
 	@ninja -C $(BUILD)
 
 demo: build
@@ -28,12 +28,12 @@ check: build
 	meson test -C $(BUILD) --print-errorlogs
 
 asan: deps
-	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined >/dev/null
+	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined
 	@ninja -C build-asan
 	$(SAN_ENV) meson test -C build-asan --suite unit --print-errorlogs
 
 fuzz: deps
-	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address -Dtests=false >/dev/null
+	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address -Dtests=false
 	@ninja -C build-fuzz
 	@for t in expr_parse batch_decode; do \
 	  work=$$(mktemp -d); \

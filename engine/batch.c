@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runnel/batch.h"
@@ -262,6 +263,23 @@ struct rn_batch *rn_batch_select(const struct rn_batch *b, const uint32_t *sel, 
             return NULL;
         }
     }
+    return out;
+}
+
+struct rn_batch *rn_batch_select_bitmap(const struct rn_batch *b, const uint64_t *bits)
+{
+    uint32_t stack_sel[RN_BATCH_ROWS], *sel = stack_sel, k = 0;
+    if (b->n_rows > RN_BATCH_ROWS && !(sel = malloc(b->n_rows * sizeof *sel))) return NULL;
+    for (uint32_t w = 0; w < rn_bitmap_words(b->n_rows); w++) {
+        uint64_t word = bits[w];
+        if ((w + 1) * 64 > b->n_rows) word &= ~(uint64_t)0 >> ((w + 1) * 64 - b->n_rows);
+        while (word) {
+            sel[k++] = w * 64 + (uint32_t)__builtin_ctzll(word);
+            word &= word - 1;
+        }
+    }
+    struct rn_batch *out = rn_batch_select(b, k ? sel : NULL, k);
+    if (sel != stack_sel) free(sel);
     return out;
 }
 

@@ -231,8 +231,10 @@ static bool like_general(const char *s, uint32_t sn, const char *p, uint32_t pn)
             pi++;
             si++;
         } else if (star_p != UINT32_MAX) {
+            /* let the '%' take one more character (not byte) and retry */
             pi = star_p;
             si = ++star_s;
+            while (si < sn && is_cont((unsigned char)s[si])) si = ++star_s;
         } else {
             return false;
         }

@@ -646,6 +646,29 @@ START_TEST(test_select_keeps_string_views)
 }
 END_TEST
 
+START_TEST(test_select_bitmap_keeps_set_rows_in_order)
+{
+    struct rn_batch *b = tu_batch(SEL_SCHEMA, SEL_ROWS);
+    uint64_t bits[1] = {0x1a | ((uint64_t)1 << 40)};   /* rows 1, 3, 4; bit 40 is past the end */
+    struct rn_batch *o = rn_batch_select_bitmap(b, bits);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_uint_eq(o->n_rows, 3);
+    ck_assert_int_eq(rn_col_i64(&o->cols[0], 0), 20);
+    ck_assert_int_eq(rn_col_i64(&o->cols[0], 1), 40);
+    ck_assert_int_eq(rn_col_i64(&o->cols[0], 2), 50);
+    ck_assert(rn_column_is_null(&o->cols[1], 0));
+    assert_view_eq(rn_col_str(&o->cols[1], 2), "ee");
+    assert_valid(o);
+    rn_batch_unref(o);
+    bits[0] = 0;
+    o = rn_batch_select_bitmap(b, bits);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_uint_eq(o->n_rows, 0);
+    rn_batch_unref(o);
+    rn_batch_unref(b);
+}
+END_TEST
+
 START_TEST(test_select_identity_returns_same_batch)
 {
     struct rn_batch *b = tu_batch(SEL_SCHEMA, SEL_ROWS);
@@ -1276,6 +1299,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_select_gathers_in_order_with_repeats);
     tcase_add_test(tc, test_select_keeps_string_views);
     tcase_add_test(tc, test_select_identity_returns_same_batch);
+    tcase_add_test(tc, test_select_bitmap_keeps_set_rows_in_order);
     tcase_add_test(tc, test_select_prefix_is_not_identity);
     tcase_add_test(tc, test_select_zero_rows);
     tcase_add_test(tc, test_select_every_type);

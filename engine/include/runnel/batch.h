@@ -125,6 +125,10 @@ int rn_column_share_deps(struct rn_column *dst, const struct rn_column *src);
  * to b itself. */
 struct rn_batch *rn_batch_select(const struct rn_batch *b, const uint32_t *sel, uint32_t n);
 
+/* A new batch of the rows of b whose bit is set in bits (bit i of word i/64 for row i), as
+ * rn_batch_select. NULL when out of memory. */
+struct rn_batch *rn_batch_select_bitmap(const struct rn_batch *b, const uint64_t *bits);
+
 /* Rows [off, off + n) of b, sharing b's buffers (no copy of values). off + n <= b->n_rows. */
 struct rn_batch *rn_batch_slice(const struct rn_batch *b, uint32_t off, uint32_t n);
 
