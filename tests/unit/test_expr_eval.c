@@ -949,6 +949,16 @@ START_TEST(test_like_underscore_matches_one_utf8_character)
 }
 END_TEST
 
+START_TEST(test_like_percent_backtracks_by_whole_characters)
+{
+    /* '%' must give back whole characters: '%_本' needs one character before 本 */
+    expect_bool("'日本' LIKE '%_本'", true);
+    expect_bool("'本' LIKE '%_本'", false);
+    expect_bool("'ééx' LIKE '%__x'", true);
+    expect_bool("'éx' LIKE '%__x'", false);
+}
+END_TEST
+
 START_TEST(test_like_without_wildcards_is_equality)
 {
     expect_bool("'abc' LIKE 'abc'", true);
@@ -2396,6 +2406,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_like_percent_matches_any_run);
     tcase_add_test(tc, test_like_underscore_matches_one_character);
     tcase_add_test(tc, test_like_underscore_matches_one_utf8_character);
+    tcase_add_test(tc, test_like_percent_backtracks_by_whole_characters);
     tcase_add_test(tc, test_like_without_wildcards_is_equality);
     tcase_add_test(tc, test_like_other_characters_are_literal);
     tcase_add_test(tc, test_like_null_is_null);
