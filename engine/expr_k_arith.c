@@ -6,47 +6,11 @@
  */
 #include <math.h>
 
-#include "expr_internal.h"
-
-static int prepare(struct enode *nd, uint32_t n)
-{
-    int rc = rn__out_values(nd, n);
-    return rc ? rc : rn__out_validity_and(nd, n);
-}
+#include "expr_kernel.h"
 
 #define WRAP(op) ((int64_t)((uint64_t)x op (uint64_t)y))
-
-#define KERNEL_VV(name, T, expr)                                                   \
-    static int name(struct enode *nd, struct ectx *cx)                             \
-    {                                                                              \
-        uint32_t n = cx->n;                                                        \
-        int rc = prepare(nd, n);                                                   \
-        if (rc) return rc;                                                         \
-        const T *restrict a = nd->args[0]->out.values, *restrict b = nd->args[1]->out.values; \
-        T *restrict o = nd->out.values;                                            \
-        for (uint32_t i = 0; i < n; i++) {                                         \
-            T x = a[i], y = b[i];                                                  \
-            o[i] = (expr);                                                         \
-        }                                                                          \
-        return 0;                                                                  \
-    }
-
-#define KERNEL_VC(name, T, field, expr)                                            \
-    static int name(struct enode *nd, struct ectx *cx)                             \
-    {                                                                              \
-        uint32_t n = cx->n;                                                        \
-        int rc = prepare(nd, n);                                                   \
-        if (rc) return rc;                                                         \
-        const T *restrict a = nd->args[0]->out.values;                             \
-        T *restrict o = nd->out.values;                                            \
-        const T y = nd->k.field;                                                   \
-        (void)y;                                                                   \
-        for (uint32_t i = 0; i < n; i++) {                                         \
-            T x = a[i];                                                            \
-            o[i] = (expr);                                                         \
-        }                                                                          \
-        return 0;                                                                  \
-    }
+#define KERNEL_VV(name, T, expr) RN_KERNEL_VV(name, T, T, expr)
+#define KERNEL_VC(name, T, field, expr) RN_KERNEL_VC(name, T, T, nd->k.field, expr)
 
 KERNEL_VV(add_i64_vv, int64_t, WRAP(+))
 KERNEL_VV(sub_i64_vv, int64_t, WRAP(-))
@@ -69,7 +33,7 @@ KERNEL_VC(mod_f64_vc, double, d, fmod(x, y))
 static int div_i64_vc(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const int64_t *restrict a = nd->args[0]->out.values;
     int64_t *restrict o = nd->out.values;
@@ -81,7 +45,7 @@ static int div_i64_vc(struct enode *nd, struct ectx *cx)
 static int mod_i64_vc(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const int64_t *restrict a = nd->args[0]->out.values;
     int64_t *restrict o = nd->out.values;
@@ -109,7 +73,7 @@ int rn__k_divisible(struct enode *nd, struct ectx *cx)
 static int divmod_i64_vv(struct enode *nd, struct ectx *cx, bool mod)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const int64_t *a = nd->args[0]->out.values, *b = nd->args[1]->out.values;
     int64_t *o = nd->out.values;
@@ -154,7 +118,7 @@ rn_kern rn__k_arith(int op, enum rn_type_id t, bool rhs_const)
 static int neg_i64(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const int64_t *a = nd->args[0]->out.values;
     int64_t *o = nd->out.values;
@@ -165,7 +129,7 @@ static int neg_i64(struct enode *nd, struct ectx *cx)
 static int neg_f64(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const double *a = nd->args[0]->out.values;
     double *o = nd->out.values;

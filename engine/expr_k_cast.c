@@ -12,13 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "expr_internal.h"
-
-static int prepare(struct enode *nd, uint32_t n)
-{
-    int rc = rn__out_values(nd, n);
-    return rc ? rc : rn__out_validity_and(nd, n);
-}
+#include "expr_kernel.h"
 
 static int prepare_fallible(struct enode *nd, uint32_t n)
 {
@@ -30,7 +24,7 @@ static int prepare_fallible(struct enode *nd, uint32_t n)
     static int name(struct enode *nd, struct ectx *cx)                  \
     {                                                                   \
         uint32_t n = cx->n;                                             \
-        int rc = prepare(nd, n);                                        \
+        int rc = rn__kernel_prepare(nd, n);                                        \
         if (rc) return rc;                                              \
         const IN *a = nd->args[0]->out.values;                          \
         OUT *o = nd->out.values;                                        \
@@ -78,7 +72,7 @@ static int f64_to_i64(struct enode *nd, struct ectx *cx)
 static int to_string(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const struct rn_column *a = &nd->args[0]->out;
     struct rn_str *o = nd->out.values;

@@ -5,13 +5,7 @@
  */
 #include <string.h>
 
-#include "expr_internal.h"
-
-static int prepare(struct enode *nd, uint32_t n)
-{
-    int rc = rn__out_values(nd, n);
-    return rc ? rc : rn__out_validity_and(nd, n);
-}
+#include "expr_kernel.h"
 
 static inline int str_cmp(struct rn_str a, struct rn_str b)
 {
@@ -32,72 +26,15 @@ static inline bool str_eq(struct rn_str a, struct rn_str b)
     CMP_VC(lt_##tag##_vc, T, field, x < y) CMP_VC(le_##tag##_vc, T, field, x <= y)             \
     CMP_VC(gt_##tag##_vc, T, field, x > y) CMP_VC(ge_##tag##_vc, T, field, x >= y)
 
-#define CMP_VV(name, T, expr)                                                      \
-    static int name(struct enode *nd, struct ectx *cx)                             \
-    {                                                                              \
-        uint32_t n = cx->n;                                                        \
-        int rc = prepare(nd, n);                                                   \
-        if (rc) return rc;                                                         \
-        const T *restrict a = nd->args[0]->out.values, *restrict b = nd->args[1]->out.values; \
-        uint8_t *restrict o = nd->out.values;                                      \
-        for (uint32_t i = 0; i < n; i++) {                                         \
-            T x = a[i], y = b[i];                                                  \
-            o[i] = (expr);                                                         \
-        }                                                                          \
-        return 0;                                                                  \
-    }
-
-#define CMP_VC(name, T, field, expr)                                               \
-    static int name(struct enode *nd, struct ectx *cx)                             \
-    {                                                                              \
-        uint32_t n = cx->n;                                                        \
-        int rc = prepare(nd, n);                                                   \
-        if (rc) return rc;                                                         \
-        const T *restrict a = nd->args[0]->out.values;                             \
-        uint8_t *restrict o = nd->out.values;                                      \
-        const T y = (T)nd->k.field;                                                \
-        for (uint32_t i = 0; i < n; i++) {                                         \
-            T x = a[i];                                                            \
-            o[i] = (expr);                                                         \
-        }                                                                          \
-        return 0;                                                                  \
-    }
+#define CMP_VV(name, T, expr) RN_KERNEL_VV(name, T, uint8_t, expr)
+#define CMP_VC(name, T, field, expr) RN_KERNEL_VC(name, T, uint8_t, (T)nd->k.field, expr)
 
 CMP_KERNELS(int64_t, i64, i)
 CMP_KERNELS(double, f64, d)
 CMP_KERNELS(uint8_t, u8, i)
 
 #undef CMP_VC
-#define CMP_VC(name, T, field, expr)                                               \
-    static int name(struct enode *nd, struct ectx *cx)                             \
-    {                                                                              \
-        uint32_t n = cx->n;                                                        \
-        int rc = prepare(nd, n);                                                   \
-        if (rc) return rc;                                                         \
-        const T *restrict a = nd->args[0]->out.values;                             \
-        uint8_t *restrict o = nd->out.values;                                      \
-        const T y = nd->ks;                                                        \
-        for (uint32_t i = 0; i < n; i++) {                                         \
-            T x = a[i];                                                            \
-            o[i] = (expr);                                                         \
-        }                                                                          \
-        return 0;                                                                  \
-    }
-#undef CMP_VV
-#define CMP_VV(name, T, expr)                                                      \
-    static int name(struct enode *nd, struct ectx *cx)                             \
-    {                                                                              \
-        uint32_t n = cx->n;                                                        \
-        int rc = prepare(nd, n);                                                   \
-        if (rc) return rc;                                                         \
-        const T *a = nd->args[0]->out.values, *b = nd->args[1]->out.values;       \
-        uint8_t *o = nd->out.values;                                               \
-        for (uint32_t i = 0; i < n; i++) {                                         \
-            T x = a[i], y = b[i];                                                  \
-            o[i] = (expr);                                                         \
-        }                                                                          \
-        return 0;                                                                  \
-    }
+#define CMP_VC(name, T, field, expr) RN_KERNEL_VC(name, T, uint8_t, nd->ks, expr)
 
 CMP_VV(eq_str_vv, struct rn_str, str_eq(x, y)) CMP_VV(ne_str_vv, struct rn_str, !str_eq(x, y))
 CMP_VV(lt_str_vv, struct rn_str, str_cmp(x, y) < 0) CMP_VV(le_str_vv, struct rn_str, str_cmp(x, y) <= 0)

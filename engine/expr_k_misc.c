@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "expr_internal.h"
+#include "expr_kernel.h"
 #include "runnel/hash.h"
 
 int rn__k_lower(struct enode *nd, struct ectx *cx);
@@ -18,12 +18,6 @@ int rn__k_substr(struct enode *nd, struct ectx *cx);
 int rn__k_split_index(struct enode *nd, struct ectx *cx);
 int rn__k_regexp_match(struct enode *nd, struct ectx *cx);
 int rn__k_regexp_extract(struct enode *nd, struct ectx *cx);
-
-static int prepare(struct enode *nd, uint32_t n)
-{
-    int rc = rn__out_values(nd, n);
-    return rc ? rc : rn__out_validity_and(nd, n);
-}
 
 static const char *tname(struct rn_type t, char buf[24])
 {
@@ -65,7 +59,7 @@ static int want_const(struct enode *nd, uint32_t i, const char *fname, struct rn
 #define UNARY_F64(name, expr)                                           \
     static int name(struct enode *nd, struct ectx *cx)                  \
     {                                                                   \
-        int rc = prepare(nd, cx->n);                                    \
+        int rc = rn__kernel_prepare(nd, cx->n);                                    \
         if (rc) return rc;                                              \
         const double *a = nd->args[0]->out.values;                      \
         double *o = nd->out.values;                                     \
@@ -86,7 +80,7 @@ UNARY_F64(k_exp, exp(x))
 
 static int k_abs_i64(struct enode *nd, struct ectx *cx)
 {
-    int rc = prepare(nd, cx->n);
+    int rc = rn__kernel_prepare(nd, cx->n);
     if (rc) return rc;
     const int64_t *a = nd->args[0]->out.values;
     int64_t *o = nd->out.values;
@@ -96,7 +90,7 @@ static int k_abs_i64(struct enode *nd, struct ectx *cx)
 
 static int k_power(struct enode *nd, struct ectx *cx)
 {
-    int rc = prepare(nd, cx->n);
+    int rc = rn__kernel_prepare(nd, cx->n);
     if (rc) return rc;
     const double *a = nd->args[0]->out.values, *b = nd->args[1]->out.values;
     double *o = nd->out.values;
@@ -106,7 +100,7 @@ static int k_power(struct enode *nd, struct ectx *cx)
 
 static int k_round_digits(struct enode *nd, struct ectx *cx)
 {
-    int rc = prepare(nd, cx->n);
+    int rc = rn__kernel_prepare(nd, cx->n);
     if (rc) return rc;
     const double *a = nd->args[0]->out.values;
     const int64_t *d = nd->args[1]->out.values;
@@ -431,7 +425,7 @@ static int check_to_timestamp(struct enode *nd, struct rn_error *err)
 
 static int tumble(struct enode *nd, struct ectx *cx, bool end)
 {
-    int rc = prepare(nd, cx->n);
+    int rc = rn__kernel_prepare(nd, cx->n);
     if (rc) return rc;
     const int64_t *a = nd->args[0]->out.values;
     int64_t *o = nd->out.values, size = nd->k.i;

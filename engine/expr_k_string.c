@@ -8,13 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "expr_internal.h"
-
-static int prepare(struct enode *nd, uint32_t n)
-{
-    int rc = rn__out_values(nd, n);
-    return rc ? rc : rn__out_validity_and(nd, n);
-}
+#include "expr_kernel.h"
 
 static const struct rn_str EMPTY = {"", 0};
 
@@ -44,7 +38,7 @@ static uint64_t char_count(struct rn_str s)
 int rn__k_concat(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     struct rn_str *o = nd->out.values;
     for (uint32_t i = 0; i < n; i++) {
@@ -69,7 +63,7 @@ int rn__k_concat(struct enode *nd, struct ectx *cx)
 static int map_case(struct enode *nd, struct ectx *cx, bool upper)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const struct rn_column *a = &nd->args[0]->out;
     struct rn_str *o = nd->out.values;
@@ -104,7 +98,7 @@ int rn__k_upper(struct enode *nd, struct ectx *cx) { return map_case(nd, cx, tru
 int rn__k_length(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     const struct rn_column *a = &nd->args[0]->out;
     int64_t *o = nd->out.values;
@@ -116,7 +110,7 @@ int rn__k_length(struct enode *nd, struct ectx *cx)
 int rn__k_substr(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (!rc) rc = rn_column_share_deps(&nd->out, &nd->args[0]->out);
     if (rc) return rc;
     const struct rn_column *a = &nd->args[0]->out, *st = &nd->args[1]->out;
@@ -152,7 +146,7 @@ int rn__k_substr(struct enode *nd, struct ectx *cx)
 int rn__k_split_index(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (!rc) rc = rn_column_share_deps(&nd->out, &nd->args[0]->out);
     if (!rc) rc = rn__out_validity(nd, n);
     if (rc) return rc;
@@ -296,7 +290,7 @@ static const char *terminated(struct rn_regex *rx, struct rn_str s)
 int rn__k_regexp_match(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (rc) return rc;
     struct rn_regex *rx = nd->aux;
     const struct rn_column *a = &nd->args[0]->out;
@@ -314,7 +308,7 @@ int rn__k_regexp_match(struct enode *nd, struct ectx *cx)
 int rn__k_regexp_extract(struct enode *nd, struct ectx *cx)
 {
     uint32_t n = cx->n;
-    int rc = prepare(nd, n);
+    int rc = rn__kernel_prepare(nd, n);
     if (!rc) rc = rn_column_share_deps(&nd->out, &nd->args[0]->out);
     if (!rc) rc = rn__out_validity(nd, n);
     if (rc) return rc;

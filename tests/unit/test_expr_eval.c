@@ -20,88 +20,6 @@
 
 /* ---- helpers ---- */
 
-struct val {
-    bool null;
-    struct rn_type type;
-    int64_t i; /* int64, timestamp */
-    double d;
-    bool b;
-    char s[1024];
-    uint32_t slen;
-};
-
-static struct val col_val(const struct rn_column *c, uint32_t row)
-{
-    struct val v;
-    memset(&v, 0, sizeof v);
-    v.type = c->type;
-    v.null = rn_column_is_null(c, row);
-    if (v.null) return v;
-    switch (c->type.id) {
-    case RN_T_BOOL: {
-        uint8_t raw = ((const uint8_t *)c->values)[row];
-        ck_assert_msg(raw <= 1, "bool value byte is %u, not 0 or 1", raw);
-        v.b = raw;
-        break;
-    }
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: v.i = rn_col_i64(c, row); break;
-    case RN_T_DOUBLE: v.d = rn_col_f64(c, row); break;
-    case RN_T_STRING: {
-        struct rn_str x = rn_col_str(c, row);
-        ck_assert(x.len < sizeof v.s);
-        if (x.len) memcpy(v.s, x.ptr, x.len);
-        v.s[x.len] = 0;
-        v.slen = x.len;
-        break;
-    }
-    default: break;
-    }
-    return v;
-}
-
-static const char *tname(struct rn_type t)
-{
-    static char buf[4][32];
-    static int k;
-    k = (k + 1) & 3;
-    return rn_type_name(t, buf[k], sizeof buf[k]);
-}
-
-static rn_expr *compile_ok(const char *src, const rn_schema *s)
-{
-    rn_expr *e = NULL;
-    struct rn_error err;
-    memset(&err, 0, sizeof err);
-    int rc = rn_expr_compile(src, s, &e, &err);
-    ck_assert_msg(rc == 0, "compile '%s' failed: rc %d at %d:%d: %s", src, rc, err.line, err.column,
-                  err.msg);
-    ck_assert(e != NULL);
-    return e;
-}
-
-static void eval_ok(rn_expr *e, const struct rn_batch *b, struct rn_column *out)
-{
-    struct rn_error err;
-    memset(out, 0, sizeof *out);
-    memset(&err, 0, sizeof err);
-    int rc = rn_expr_eval(e, b, out, &err);
-    ck_assert_msg(rc == 0, "eval '%s' failed: %s", rn_expr_source(e), err.msg);
-    ck_assert_msg(rn_type_eq(out->type, rn_expr_type(e)), "'%s': column type %s, expr type %s",
-                  rn_expr_source(e), tname(out->type), tname(rn_expr_type(e)));
-}
-
-static struct val eval_on(const struct rn_batch *b, const char *src, uint32_t row)
-{
-    rn_expr *e = compile_ok(src, b->schema);
-    struct rn_column out;
-    eval_ok(e, b, &out);
-    struct val v = col_val(&out, row);
-    rn_column_release(&out);
-    rn_expr_destroy(e);
-    return v;
-}
-
 #define SCHEMA "i:int64, j:int64, z:int64, d:double, e:double, s:string, s2:string, " \
                "t:timestamp, u:timestamp, f:bool, g:bool, n:int64, nd:double, ns:string, " \
                "nb:bool, nt:timestamp, k:int64 not null, m:int64 not null"
@@ -115,63 +33,7 @@ static struct rn_batch *default_batch(void)
     return b;
 }
 
-static struct val ev(const char *src) { return eval_on(default_batch(), src, 0); }
 
-static void expect_type(const char *src, struct val v, enum rn_type_id want)
-{
-    ck_assert_msg(v.type.id == want, "'%s': type %s, want %s", src, tname(v.type),
-                  tname(rn_type_of(want)));
-}
-
-static void expect_i64(const char *src, int64_t want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_INT64);
-    ck_assert_msg(!v.null, "'%s': null, want %" PRId64, src, want);
-    ck_assert_msg(v.i == want, "'%s' = %" PRId64 ", want %" PRId64, src, v.i, want);
-}
-
-static void expect_ts(const char *src, int64_t want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_TIMESTAMP);
-    ck_assert_msg(!v.null, "'%s': null, want %" PRId64, src, want);
-    ck_assert_msg(v.i == want, "'%s' = %" PRId64 ", want %" PRId64, src, v.i, want);
-}
-
-static void expect_f64(const char *src, double want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_DOUBLE);
-    ck_assert_msg(!v.null, "'%s': null, want %g", src, want);
-    bool same = (isnan(want) && isnan(v.d)) || v.d == want ||
-                fabs(v.d - want) <= 1e-12 * fmax(1.0, fabs(want));
-    ck_assert_msg(same, "'%s' = %.17g, want %.17g", src, v.d, want);
-}
-
-static void expect_bool(const char *src, bool want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_BOOL);
-    ck_assert_msg(!v.null, "'%s': null, want %s", src, want ? "true" : "false");
-    ck_assert_msg(v.b == want, "'%s' = %d, want %d", src, v.b, want);
-}
-
-static void expect_str(const char *src, const char *want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_STRING);
-    ck_assert_msg(!v.null, "'%s': null, want '%s'", src, want);
-    ck_assert_msg(v.slen == strlen(want) && memcmp(v.s, want, v.slen) == 0, "'%s' = '%s', want '%s'",
-                  src, v.s, want);
-}
-
-static void expect_null(const char *src, enum rn_type_id type)
-{
-    struct val v = ev(src);
-    expect_type(src, v, type);
-    ck_assert_msg(v.null, "'%s': not null, want NULL", src);
-}
 
 static struct rn_error compile_fail_on(const char *src, const rn_schema *s)
 {
@@ -197,64 +59,8 @@ static void expect_type_error(const char *src)
     rn_schema_unref(s);
 }
 
-static bool vals_equal(struct val a, struct val b)
-{
-    if (a.null || b.null) return a.null == b.null;
-    switch (a.type.id) {
-    case RN_T_BOOL: return a.b == b.b;
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: return a.i == b.i;
-    case RN_T_DOUBLE:
-        return (isnan(a.d) && isnan(b.d)) || a.d == b.d ||
-               fabs(a.d - b.d) <= 1e-12 * fmax(1.0, fabs(b.d));
-    case RN_T_STRING: return a.slen == b.slen && memcmp(a.s, b.s, a.slen) == 0;
-    default: return false;
-    }
-}
-
-static const char *val_text(struct val v)
-{
-    static char buf[2][1100];
-    static int k;
-    k ^= 1;
-    if (v.null) return "NULL";
-    switch (v.type.id) {
-    case RN_T_BOOL: return v.b ? "true" : "false";
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: snprintf(buf[k], sizeof buf[k], "%" PRId64, v.i); break;
-    case RN_T_DOUBLE: snprintf(buf[k], sizeof buf[k], "%.17g", v.d); break;
-    case RN_T_STRING: snprintf(buf[k], sizeof buf[k], "'%s'", v.s); break;
-    default: return "?";
-    }
-    return buf[k];
-}
-
 /* Evaluates src over the rows of (schema, rows) and compares with want, rows of one value of
  * type want_type written as tu_batch reads them ("1; NULL; 3"). */
-static void expect_rows(const char *schema, const char *rows, const char *src, const char *want_type,
-                        const char *want)
-{
-    struct rn_batch *b = tu_batch(schema, rows);
-    rn_expr *e = compile_ok(src, b->schema);
-    ck_assert_msg(strcmp(tname(rn_expr_type(e)), want_type) == 0, "'%s': type %s, want %s", src,
-                  tname(rn_expr_type(e)), want_type);
-    char wschema[64];
-    snprintf(wschema, sizeof wschema, "w:%s", want_type);
-    struct rn_batch *w = tu_batch(wschema, want);
-    ck_assert_uint_eq(w->n_rows, b->n_rows);
-    struct rn_column out;
-    eval_ok(e, b, &out);
-    for (uint32_t r = 0; r < b->n_rows; r++) {
-        struct val got = col_val(&out, r), exp = col_val(&w->cols[0], r);
-        ck_assert_msg(vals_equal(got, exp), "'%s' row %u = %s, want %s", src, r, val_text(got),
-                      val_text(exp));
-    }
-    rn_column_release(&out);
-    rn_expr_destroy(e);
-    rn_batch_unref(w);
-    rn_batch_unref(b);
-}
-
 /* ---- arithmetic ---- */
 
 START_TEST(test_add_int_int_is_int)
@@ -628,7 +434,7 @@ END_TEST
 /* 1 true, 0 false, -1 null */
 static const char *lit3(int v) { return v < 0 ? "CAST(NULL AS bool)" : v ? "TRUE" : "FALSE"; }
 static const char *cell3(int v) { return v < 0 ? "NULL" : v ? "true" : "false"; }
-static int val3(struct val v) { return v.null ? -1 : v.b; }
+static int val3(struct tu_val v) { return v.null ? -1 : v.b; }
 
 /* Checks x op y over columns, constants and both mixes. */
 static void check_logic(const char *op, int x, int y, int want)
@@ -639,7 +445,7 @@ static void check_logic(const char *op, int x, int y, int want)
     const char *forms[4][2] = {{"x", "y"}, {lit3(x), lit3(y)}, {"x", lit3(y)}, {lit3(x), "y"}};
     for (int k = 0; k < 4; k++) {
         snprintf(src, sizeof src, "%s %s %s", forms[k][0], op, forms[k][1]);
-        struct val v = eval_on(b, src, 0);
+        struct tu_val v = tu_eval_on(b, src, 0);
         expect_type(src, v, RN_T_BOOL);
         ck_assert_msg(val3(v) == want, "'%s' with x=%s y=%s: got %s, want %s", src, cell3(x),
                       cell3(y), cell3(val3(v)), cell3(want));
@@ -655,7 +461,7 @@ static void check_not(int x, int want)
     const char *forms[2] = {"x", lit3(x)};
     for (int k = 0; k < 2; k++) {
         snprintf(src, sizeof src, "NOT %s", forms[k]);
-        struct val v = eval_on(b, src, 0);
+        struct tu_val v = tu_eval_on(b, src, 0);
         expect_type(src, v, RN_T_BOOL);
         ck_assert_msg(val3(v) == want, "'%s' with x=%s: got %s, want %s", src, cell3(x),
                       cell3(val3(v)), cell3(want));
@@ -771,10 +577,10 @@ END_TEST
 START_TEST(test_is_null_is_never_null)
 {
     rn_schema *s = tu_schema("a:int64");
-    rn_expr *e = compile_ok("a IS NULL", s);
+    rn_expr *e = tu_compile_ok("a IS NULL", s);
     ck_assert(!rn_expr_nullable(e));
     rn_expr_destroy(e);
-    e = compile_ok("a IS NOT NULL", s);
+    e = tu_compile_ok("a IS NOT NULL", s);
     ck_assert(!rn_expr_nullable(e));
     rn_expr_destroy(e);
     rn_schema_unref(s);
@@ -1410,10 +1216,10 @@ static struct rn_batch *vector_batch(void)
 static void check_vector_passthrough(const char *src)
 {
     struct rn_batch *b = vector_batch();
-    rn_expr *e = compile_ok(src, b->schema);
+    rn_expr *e = tu_compile_ok(src, b->schema);
     ck_assert(rn_type_eq(rn_expr_type(e), rn_type_vector(3)));
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     ck_assert(!rn_column_is_null(&out, 0));
     ck_assert(rn_column_is_null(&out, 1));
     ck_assert(!rn_column_is_null(&out, 2));
@@ -1439,10 +1245,10 @@ END_TEST
 START_TEST(test_vector_is_null)
 {
     struct rn_batch *b = vector_batch();
-    struct val v0 = eval_on(b, "v IS NULL", 0), v1 = eval_on(b, "v IS NULL", 1);
+    struct tu_val v0 = tu_eval_on(b, "v IS NULL", 0), v1 = tu_eval_on(b, "v IS NULL", 1);
     ck_assert(!v0.null && !v0.b);
     ck_assert(!v1.null && v1.b);
-    v1 = eval_on(b, "w IS NOT NULL", 1);
+    v1 = tu_eval_on(b, "w IS NOT NULL", 1);
     ck_assert(!v1.null && !v1.b);
     rn_batch_unref(b);
 }
@@ -1470,9 +1276,9 @@ START_TEST(test_expr_type_of_results)
         {"4s", RN_T_INT64}, {"n IS NULL", RN_T_BOOL},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        rn_expr *e = compile_ok(cases[k].src, s);
+        rn_expr *e = tu_compile_ok(cases[k].src, s);
         ck_assert_msg(rn_expr_type(e).id == cases[k].want, "'%s': type %s", cases[k].src,
-                      tname(rn_expr_type(e)));
+                      tu_type_name(rn_expr_type(e)));
         rn_expr_destroy(e);
     }
     rn_schema_unref(s);
@@ -1482,7 +1288,7 @@ END_TEST
 static bool nullable_of(const char *src)
 {
     rn_schema *s = tu_schema("k:int64 not null, m:int64 not null, n:int64");
-    rn_expr *e = compile_ok(src, s);
+    rn_expr *e = tu_compile_ok(src, s);
     bool r = rn_expr_nullable(e);
     rn_expr_destroy(e);
     rn_schema_unref(s);
@@ -1516,7 +1322,7 @@ START_TEST(test_is_constant)
         {"i + 1", false}, {"s", false}, {"now()", false}, {"now() - 1s", false},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        rn_expr *e = compile_ok(cases[k].src, s);
+        rn_expr *e = tu_compile_ok(cases[k].src, s);
         ck_assert_msg(rn_expr_is_constant(e) == cases[k].want, "'%s': is_constant %d",
                       cases[k].src, rn_expr_is_constant(e));
         rn_expr_destroy(e);
@@ -1528,17 +1334,17 @@ END_TEST
 START_TEST(test_constant_expression_fills_every_row)
 {
     struct rn_batch *b = tu_batch("x:int64", "1; 2; 3; 4; 5");
-    rn_expr *e = compile_ok("2 * 21", b->schema);
+    rn_expr *e = tu_compile_ok("2 * 21", b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     for (uint32_t r = 0; r < 5; r++) {
         ck_assert(!rn_column_is_null(&out, r));
         ck_assert_int_eq(rn_col_i64(&out, r), 42);
     }
     rn_column_release(&out);
     rn_expr_destroy(e);
-    e = compile_ok("CAST(NULL AS string)", b->schema);
-    eval_ok(e, b, &out);
+    e = tu_compile_ok("CAST(NULL AS string)", b->schema);
+    tu_eval_ok(e, b, &out);
     for (uint32_t r = 0; r < 5; r++) ck_assert(rn_column_is_null(&out, r));
     rn_column_release(&out);
     rn_expr_destroy(e);
@@ -1550,9 +1356,9 @@ START_TEST(test_eval_empty_batch)
 {
     struct rn_batch *b = tu_batch("x:int64", "");
     ck_assert_uint_eq(b->n_rows, 0);
-    rn_expr *e = compile_ok("x * 2 > 1", b->schema);
+    rn_expr *e = tu_compile_ok("x * 2 > 1", b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     rn_column_release(&out);
     uint32_t sel[1], n = 99;
     struct rn_error err;
@@ -1568,7 +1374,7 @@ END_TEST
 START_TEST(test_select_gives_indexes_of_true_rows)
 {
     struct rn_batch *b = tu_batch("x:int64", "5; NULL; 1; 7; NULL; 9");
-    rn_expr *e = compile_ok("x > 4", b->schema);
+    rn_expr *e = tu_compile_ok("x > 4", b->schema);
     uint32_t sel[6], n = 0;
     struct rn_error err;
     ck_assert_int_eq(rn_expr_select(e, b, sel, &n, &err), 0);
@@ -1584,7 +1390,7 @@ END_TEST
 START_TEST(test_select_excludes_null_rows)
 {
     struct rn_batch *b = tu_batch("x:bool", "NULL; true; NULL; false; true");
-    rn_expr *e = compile_ok("x", b->schema);
+    rn_expr *e = tu_compile_ok("x", b->schema);
     uint32_t sel[5], n = 0;
     struct rn_error err;
     ck_assert_int_eq(rn_expr_select(e, b, sel, &n, &err), 0);
@@ -1599,7 +1405,7 @@ END_TEST
 START_TEST(test_select_none_true)
 {
     struct rn_batch *b = tu_batch("x:int64", "1; 2; NULL");
-    rn_expr *e = compile_ok("x > 100", b->schema);
+    rn_expr *e = tu_compile_ok("x > 100", b->schema);
     uint32_t sel[3], n = 99;
     struct rn_error err;
     ck_assert_int_eq(rn_expr_select(e, b, sel, &n, &err), 0);
@@ -1612,14 +1418,14 @@ END_TEST
 START_TEST(test_select_constant_condition)
 {
     struct rn_batch *b = tu_batch("x:int64", "1; 2; 3");
-    rn_expr *e = compile_ok("1 < 2", b->schema);
+    rn_expr *e = tu_compile_ok("1 < 2", b->schema);
     uint32_t sel[3], n = 0;
     struct rn_error err;
     ck_assert_int_eq(rn_expr_select(e, b, sel, &n, &err), 0);
     ck_assert_uint_eq(n, 3);
     ck_assert(sel[0] == 0 && sel[1] == 1 && sel[2] == 2);
     rn_expr_destroy(e);
-    e = compile_ok("CAST(NULL AS bool)", b->schema);
+    e = tu_compile_ok("CAST(NULL AS bool)", b->schema);
     ck_assert_int_eq(rn_expr_select(e, b, sel, &n, &err), 0);
     ck_assert_uint_eq(n, 0);
     rn_expr_destroy(e);
@@ -1630,7 +1436,7 @@ END_TEST
 START_TEST(test_select_non_bool_is_error)
 {
     struct rn_batch *b = tu_batch("x:int64", "1; 2");
-    rn_expr *e = compile_ok("x + 1", b->schema);
+    rn_expr *e = tu_compile_ok("x + 1", b->schema);
     uint32_t sel[2], n = 0;
     struct rn_error err;
     memset(&err, 0, sizeof err);
@@ -1643,7 +1449,7 @@ END_TEST
 START_TEST(test_filter_all_pass_returns_same_batch)
 {
     struct rn_batch *b = tu_batch("x:int64, s:string", "1, a; 2, b; 3, c");
-    rn_expr *e = compile_ok("x > 0", b->schema);
+    rn_expr *e = tu_compile_ok("x > 0", b->schema);
     struct rn_batch *out = NULL;
     struct rn_error err;
     uint32_t refs = atomic_load(&b->refs);
@@ -1660,7 +1466,7 @@ END_TEST
 START_TEST(test_filter_none_pass_gives_zero_rows)
 {
     struct rn_batch *b = tu_batch("x:int64, s:string", "1, a; NULL, b; 3, c");
-    rn_expr *e = compile_ok("x > 10", b->schema);
+    rn_expr *e = tu_compile_ok("x > 10", b->schema);
     struct rn_batch *out = NULL;
     struct rn_error err;
     ck_assert_int_eq(rn_expr_filter(e, b, &out, &err), 0);
@@ -1678,7 +1484,7 @@ START_TEST(test_filter_keeps_true_rows_and_strings_intact)
 {
     struct rn_batch *b = tu_batch("x:int64, s:string", "1, one; 2, two; NULL, three; 4, four; "
                                   "5, five; 6, NULL");
-    rn_expr *e = compile_ok("x % 2 = 0", b->schema);
+    rn_expr *e = tu_compile_ok("x % 2 = 0", b->schema);
     struct rn_batch *out = NULL;
     struct rn_error err;
     ck_assert_int_eq(rn_expr_filter(e, b, &out, &err), 0);
@@ -1769,7 +1575,7 @@ START_TEST(test_projection_computes_columns)
     ck_assert_int_eq(rn_col_i64(&out->cols[1], 0), 2);
     ck_assert(rn_column_is_null(&out->cols[1], 1));
     ck_assert_int_eq(rn_col_i64(&out->cols[1], 2), 6);
-    struct val v = col_val(&out->cols[2], 1);
+    struct tu_val v = tu_col_val(&out->cols[2], 1);
     ck_assert_str_eq(v.s, "yy!");
     ck_assert(rn_column_is_null(&out->cols[2], 2));
     ck_assert_int_eq(rn_col_i64(&out->cols[3], 2), 6000);
@@ -1792,7 +1598,7 @@ START_TEST(test_projection_output_validates)
     rn_batch_unref(b);
     memset(&err, 0, sizeof err);
     ck_assert_msg(rn_batch_validate(out, &err) == 0, "invalid projection output: %s", err.msg);
-    struct val v = col_val(&out->cols[2], 1);
+    struct tu_val v = tu_col_val(&out->cols[2], 1);
     ck_assert_str_eq(v.s, "yyyy");
     rn_batch_unref(out);
     rn_projection_destroy(p);
@@ -1860,9 +1666,9 @@ static int or3(int x, int y) { return (x == 1 || y == 1) ? 1 : (x < 0 || y < 0) 
 static void check_i64_rows(struct rn_batch *b, const char *src,
                            bool (*ref)(uint32_t r, int64_t *out))
 {
-    rn_expr *e = compile_ok(src, b->schema);
+    rn_expr *e = tu_compile_ok(src, b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     for (uint32_t r = 0; r < b->n_rows; r++) {
         int64_t want = 0;
         bool valid = ref(r, &want);
@@ -1878,15 +1684,15 @@ static void check_i64_rows(struct rn_batch *b, const char *src,
 
 static void check_bool_rows(struct rn_batch *b, const char *src, int (*ref)(uint32_t r))
 {
-    rn_expr *e = compile_ok(src, b->schema);
+    rn_expr *e = tu_compile_ok(src, b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     uint32_t *sel = malloc(sizeof *sel * (b->n_rows + 1)), n = 0, k = 0;
     struct rn_error err;
     ck_assert_int_eq(rn_expr_select(e, b, sel, &n, &err), 0);
     for (uint32_t r = 0; r < b->n_rows; r++) {
         int want = ref(r);
-        struct val v = col_val(&out, r);
+        struct tu_val v = tu_col_val(&out, r);
         ck_assert_msg(val3(v) == want, "'%s' row %u: %s, want %s", src, r, cell3(val3(v)),
                       cell3(want));
         if (want == 1) {
@@ -2034,15 +1840,15 @@ END_TEST
 START_TEST(test_big_batch_strings_with_nulls)
 {
     struct rn_batch *b = big_batch(BIG);
-    rn_expr *e = compile_ok("s || '-' || s", b->schema);
+    rn_expr *e = tu_compile_ok("s || '-' || s", b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     for (uint32_t r = 0; r < BIG; r++) {
         ck_assert_msg(rn_column_is_null(&out, r) == big_s_null(r), "row %u", r);
         if (big_s_null(r)) continue;
         char want[64];
         snprintf(want, sizeof want, "k%u-k%u", r, r);
-        struct val v = col_val(&out, r);
+        struct tu_val v = tu_col_val(&out, r);
         ck_assert_str_eq(v.s, want);
     }
     rn_column_release(&out);
@@ -2067,10 +1873,10 @@ START_TEST(test_nulls_at_bitmap_word_boundaries)
     struct rn_error err;
     struct rn_batch *b = rn_builder_finish(bb, &err);
     rn_builder_destroy(bb);
-    rn_expr *e = compile_ok("a + 1", b->schema);
-    rn_expr *c = compile_ok("a >= 0", b->schema);
+    rn_expr *e = tu_compile_ok("a + 1", b->schema);
+    rn_expr *c = tu_compile_ok("a >= 0", b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     uint32_t sel[200], n = 0;
     ck_assert_int_eq(rn_expr_select(c, b, sel, &n, &err), 0);
     ck_assert_uint_eq(n, 192);
@@ -2097,8 +1903,8 @@ START_TEST(test_same_expr_over_batches_of_varied_sizes)
      * compiled expression reuses its scratch columns, which must not leak between batches. */
     const uint32_t sizes[] = {1000, 1, 63, 64, 65, 7, 1000, 129, 2};
     rn_schema *s = tu_schema("a:int64, b:int64, s:string, x:double");
-    rn_expr *e = compile_ok("a * 3 + b", s);
-    rn_expr *c = compile_ok("a > b", s);
+    rn_expr *e = tu_compile_ok("a * 3 + b", s);
+    rn_expr *c = tu_compile_ok("a > b", s);
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         struct rn_batch *b;
         bool no_nulls = k % 2 == 1;
@@ -2118,7 +1924,7 @@ START_TEST(test_same_expr_over_batches_of_varied_sizes)
             b = big_batch(sizes[k]);
         }
         struct rn_column out;
-        eval_ok(e, b, &out);
+        tu_eval_ok(e, b, &out);
         for (uint32_t r = 0; r < b->n_rows; r++) {
             int64_t want = 0;
             bool valid = no_nulls ? (want = big_a(r) * 3 + big_b(r), true) : ref_a3b(r, &want);
@@ -2126,10 +1932,10 @@ START_TEST(test_same_expr_over_batches_of_varied_sizes)
             if (valid) ck_assert_int_eq(rn_col_i64(&out, r), want);
         }
         rn_column_release(&out);
-        eval_ok(c, b, &out);
+        tu_eval_ok(c, b, &out);
         for (uint32_t r = 0; r < b->n_rows; r++) {
             int want = no_nulls ? big_a(r) > big_b(r) : ref_gt(r);
-            ck_assert_msg(val3(col_val(&out, r)) == want, "batch %zu row %u", k, r);
+            ck_assert_msg(val3(tu_col_val(&out, r)) == want, "batch %zu row %u", k, r);
         }
         rn_column_release(&out);
         rn_batch_unref(b);
@@ -2145,10 +1951,10 @@ START_TEST(test_steady_state_evaluation_does_not_malloc)
     enum { NB = 6, ROWS = 500 };
     struct rn_batch *bs[NB];
     for (int k = 0; k < NB; k++) bs[k] = big_batch(ROWS);
-    rn_expr *e1 = compile_ok("a * 3 + b", bs[0]->schema);
-    rn_expr *e2 = compile_ok("a > b AND s LIKE 'k1%' OR x IS NULL", bs[0]->schema);
-    rn_expr *e3 = compile_ok("s || '!'", bs[0]->schema);
-    rn_expr *e4 = compile_ok("CASE WHEN a > 0 THEN x * 2 ELSE -x END", bs[0]->schema);
+    rn_expr *e1 = tu_compile_ok("a * 3 + b", bs[0]->schema);
+    rn_expr *e2 = tu_compile_ok("a > b AND s LIKE 'k1%' OR x IS NULL", bs[0]->schema);
+    rn_expr *e3 = tu_compile_ok("s || '!'", bs[0]->schema);
+    rn_expr *e4 = tu_compile_ok("CASE WHEN a > 0 THEN x * 2 ELSE -x END", bs[0]->schema);
     uint32_t sel[ROWS], n;
     struct rn_error err;
     struct rn_pool_stats before, after;
@@ -2156,7 +1962,7 @@ START_TEST(test_steady_state_evaluation_does_not_malloc)
         if (round == 5) rn_pool_stats(&before);
         for (int k = 0; k < NB; k++) {
             struct rn_column out;
-            eval_ok(e1, bs[k], &out);
+            tu_eval_ok(e1, bs[k], &out);
             for (uint32_t r = 0; r < ROWS; r += 37) {
                 int64_t want = 0;
                 bool valid = ref_a3b(r, &want);
@@ -2164,10 +1970,10 @@ START_TEST(test_steady_state_evaluation_does_not_malloc)
                 if (valid) ck_assert_int_eq(rn_col_i64(&out, r), want);
             }
             rn_column_release(&out);
-            eval_ok(e3, bs[k], &out);
+            tu_eval_ok(e3, bs[k], &out);
             ck_assert_uint_eq(rn_col_str(&out, 1).len, 3);
             rn_column_release(&out);
-            eval_ok(e4, bs[k], &out);
+            tu_eval_ok(e4, bs[k], &out);
             rn_column_release(&out);
             ck_assert_int_eq(rn_expr_select(e2, bs[k], sel, &n, &err), 0);
             struct rn_batch *f = NULL;
@@ -2243,9 +2049,9 @@ static void check_div_mod_by_constants(const char *op, int64_t (*ref)(int64_t, i
         char src[96];
         if (d == INT64_MIN) snprintf(src, sizeof src, "a %s (-9223372036854775807 - 1)", op);
         else snprintf(src, sizeof src, "a %s %" PRId64, op, d);
-        rn_expr *e = compile_ok(src, s);
+        rn_expr *e = tu_compile_ok(src, s);
         struct rn_column out;
-        eval_ok(e, b, &out);
+        tu_eval_ok(e, b, &out);
         for (uint32_t r = 0; r < n; r++) {
             ck_assert_msg(!rn_column_is_null(&out, r), "'%s' a=%" PRId64 ": null", src, v[r]);
             int64_t want = ref(v[r], d), got = rn_col_i64(&out, r);
@@ -2287,10 +2093,10 @@ START_TEST(test_division_and_modulo_by_column_match_c)
     struct rn_error err;
     struct rn_batch *b = rn_builder_finish(bb, &err);
     rn_builder_destroy(bb);
-    rn_expr *q = compile_ok("a / d", s), *m = compile_ok("a % d", s);
+    rn_expr *q = tu_compile_ok("a / d", s), *m = tu_compile_ok("a % d", s);
     struct rn_column oq, om;
-    eval_ok(q, b, &oq);
-    eval_ok(m, b, &om);
+    tu_eval_ok(q, b, &oq);
+    tu_eval_ok(m, b, &om);
     for (uint32_t r = 0; r < n; r++) {
         int64_t d = divisors[r % nd];
         ck_assert_msg(rn_col_i64(&oq, r) == ref_div(v[r], d), "%" PRId64 " / %" PRId64, v[r], d);

@@ -19,88 +19,6 @@
 
 /* ---- helpers ---- */
 
-struct val {
-    bool null;
-    struct rn_type type;
-    int64_t i; /* int64, timestamp */
-    double d;
-    bool b;
-    char s[1024];
-    uint32_t slen;
-};
-
-static struct val col_val(const struct rn_column *c, uint32_t row)
-{
-    struct val v;
-    memset(&v, 0, sizeof v);
-    v.type = c->type;
-    v.null = rn_column_is_null(c, row);
-    if (v.null) return v;
-    switch (c->type.id) {
-    case RN_T_BOOL: {
-        uint8_t raw = ((const uint8_t *)c->values)[row];
-        ck_assert_msg(raw <= 1, "bool value byte is %u, not 0 or 1", raw);
-        v.b = raw;
-        break;
-    }
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: v.i = rn_col_i64(c, row); break;
-    case RN_T_DOUBLE: v.d = rn_col_f64(c, row); break;
-    case RN_T_STRING: {
-        struct rn_str x = rn_col_str(c, row);
-        ck_assert(x.len < sizeof v.s);
-        if (x.len) memcpy(v.s, x.ptr, x.len);
-        v.s[x.len] = 0;
-        v.slen = x.len;
-        break;
-    }
-    default: break;
-    }
-    return v;
-}
-
-static const char *tname(struct rn_type t)
-{
-    static char buf[4][32];
-    static int k;
-    k = (k + 1) & 3;
-    return rn_type_name(t, buf[k], sizeof buf[k]);
-}
-
-static rn_expr *compile_ok(const char *src, const rn_schema *s)
-{
-    rn_expr *e = NULL;
-    struct rn_error err;
-    memset(&err, 0, sizeof err);
-    int rc = rn_expr_compile(src, s, &e, &err);
-    ck_assert_msg(rc == 0, "compile '%s' failed: rc %d at %d:%d: %s", src, rc, err.line, err.column,
-                  err.msg);
-    ck_assert(e != NULL);
-    return e;
-}
-
-static void eval_ok(rn_expr *e, const struct rn_batch *b, struct rn_column *out)
-{
-    struct rn_error err;
-    memset(out, 0, sizeof *out);
-    memset(&err, 0, sizeof err);
-    int rc = rn_expr_eval(e, b, out, &err);
-    ck_assert_msg(rc == 0, "eval '%s' failed: %s", rn_expr_source(e), err.msg);
-    ck_assert_msg(rn_type_eq(out->type, rn_expr_type(e)), "'%s': column type %s, expr type %s",
-                  rn_expr_source(e), tname(out->type), tname(rn_expr_type(e)));
-}
-
-static struct val eval_on(const struct rn_batch *b, const char *src, uint32_t row)
-{
-    rn_expr *e = compile_ok(src, b->schema);
-    struct rn_column out;
-    eval_ok(e, b, &out);
-    struct val v = col_val(&out, row);
-    rn_column_release(&out);
-    rn_expr_destroy(e);
-    return v;
-}
-
 #define SCHEMA "i:int64, d:double, s:string, s2:string, t:timestamp, n:int64, nd:double, " \
                "ns:string, nt:timestamp, u:string, neg:int64, z:int64, f:bool"
 #define ROW "7, 2.5, abc, abd, 12345, NULL, NULL, NULL, NULL, héllo, -3, 0, true"
@@ -112,63 +30,8 @@ static struct rn_batch *default_batch(void)
     return b;
 }
 
-static struct val ev(const char *src) { return eval_on(default_batch(), src, 0); }
+static struct tu_val ev(const char *src) { return tu_eval_on(default_batch(), src, 0); }
 
-static void expect_type(const char *src, struct val v, enum rn_type_id want)
-{
-    ck_assert_msg(v.type.id == want, "'%s': type %s, want %s", src, tname(v.type),
-                  tname(rn_type_of(want)));
-}
-
-static void expect_i64(const char *src, int64_t want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_INT64);
-    ck_assert_msg(!v.null, "'%s': null, want %" PRId64, src, want);
-    ck_assert_msg(v.i == want, "'%s' = %" PRId64 ", want %" PRId64, src, v.i, want);
-}
-
-static void expect_ts(const char *src, int64_t want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_TIMESTAMP);
-    ck_assert_msg(!v.null, "'%s': null, want %" PRId64, src, want);
-    ck_assert_msg(v.i == want, "'%s' = %" PRId64 ", want %" PRId64, src, v.i, want);
-}
-
-static void expect_f64(const char *src, double want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_DOUBLE);
-    ck_assert_msg(!v.null, "'%s': null, want %g", src, want);
-    bool same = (isnan(want) && isnan(v.d)) || v.d == want ||
-                fabs(v.d - want) <= 1e-12 * fmax(1.0, fabs(want));
-    ck_assert_msg(same, "'%s' = %.17g, want %.17g", src, v.d, want);
-}
-
-static void expect_bool(const char *src, bool want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_BOOL);
-    ck_assert_msg(!v.null, "'%s': null, want %s", src, want ? "true" : "false");
-    ck_assert_msg(v.b == want, "'%s' = %d, want %d", src, v.b, want);
-}
-
-static void expect_str(const char *src, const char *want)
-{
-    struct val v = ev(src);
-    expect_type(src, v, RN_T_STRING);
-    ck_assert_msg(!v.null, "'%s': null, want '%s'", src, want);
-    ck_assert_msg(v.slen == strlen(want) && memcmp(v.s, want, v.slen) == 0, "'%s' = '%s', want '%s'",
-                  src, v.s, want);
-}
-
-static void expect_null(const char *src, enum rn_type_id type)
-{
-    struct val v = ev(src);
-    expect_type(src, v, type);
-    ck_assert_msg(v.null, "'%s': not null, want NULL", src);
-}
 
 /* src must not compile against the default schema; the error carries a code, a position and a
  * message. */
@@ -186,63 +49,6 @@ static struct rn_error expect_error(const char *src)
     ck_assert_msg(err.line >= 1 && err.column >= 1, "'%s': no position: %s", src, err.msg);
     rn_schema_unref(s);
     return err;
-}
-
-static bool vals_equal(struct val a, struct val b)
-{
-    if (a.null || b.null) return a.null == b.null;
-    switch (a.type.id) {
-    case RN_T_BOOL: return a.b == b.b;
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: return a.i == b.i;
-    case RN_T_DOUBLE:
-        return (isnan(a.d) && isnan(b.d)) || a.d == b.d ||
-               fabs(a.d - b.d) <= 1e-12 * fmax(1.0, fabs(b.d));
-    case RN_T_STRING: return a.slen == b.slen && memcmp(a.s, b.s, a.slen) == 0;
-    default: return false;
-    }
-}
-
-static const char *val_text(struct val v)
-{
-    static char buf[2][1100];
-    static int k;
-    k ^= 1;
-    if (v.null) return "NULL";
-    switch (v.type.id) {
-    case RN_T_BOOL: return v.b ? "true" : "false";
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: snprintf(buf[k], sizeof buf[k], "%" PRId64, v.i); break;
-    case RN_T_DOUBLE: snprintf(buf[k], sizeof buf[k], "%.17g", v.d); break;
-    case RN_T_STRING: snprintf(buf[k], sizeof buf[k], "'%s'", v.s); break;
-    default: return "?";
-    }
-    return buf[k];
-}
-
-/* Evaluates src over (schema, rows) and compares with want ("v; NULL; v") of type want_type. */
-static void expect_rows(const char *schema, const char *rows, const char *src, const char *want_type,
-                        const char *want)
-{
-    struct rn_batch *b = tu_batch(schema, rows);
-    rn_expr *e = compile_ok(src, b->schema);
-    ck_assert_msg(strcmp(tname(rn_expr_type(e)), want_type) == 0, "'%s': type %s, want %s", src,
-                  tname(rn_expr_type(e)), want_type);
-    char wschema[64];
-    snprintf(wschema, sizeof wschema, "w:%s", want_type);
-    struct rn_batch *w = tu_batch(wschema, want);
-    ck_assert_uint_eq(w->n_rows, b->n_rows);
-    struct rn_column out;
-    eval_ok(e, b, &out);
-    for (uint32_t r = 0; r < b->n_rows; r++) {
-        struct val got = col_val(&out, r), exp = col_val(&w->cols[0], r);
-        ck_assert_msg(vals_equal(got, exp), "'%s' row %u = %s, want %s", src, r, val_text(got),
-                      val_text(exp));
-    }
-    rn_column_release(&out);
-    rn_expr_destroy(e);
-    rn_batch_unref(w);
-    rn_batch_unref(b);
 }
 
 #define TS_2026 1795354680000LL /* 2026-11-22T13:38:00Z */
@@ -930,7 +736,7 @@ END_TEST
 
 START_TEST(test_hash_is_int64)
 {
-    struct val v = ev("hash(i)");
+    struct tu_val v = ev("hash(i)");
     expect_type("hash(i)", v, RN_T_INT64);
     ck_assert(!v.null);
 }
@@ -949,9 +755,9 @@ START_TEST(test_hash_equal_strings_in_different_rows_hash_equal)
 {
     struct rn_batch *b = tu_batch("x:string", "hello; xhello; hello; a_longer_string_value; "
                                   "a_longer_string_value");
-    rn_expr *e = compile_ok("hash(x)", b->schema);
+    rn_expr *e = tu_compile_ok("hash(x)", b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     ck_assert_int_eq(rn_col_i64(&out, 0), rn_col_i64(&out, 2));
     ck_assert_int_eq(rn_col_i64(&out, 3), rn_col_i64(&out, 4));
     ck_assert_int_ne(rn_col_i64(&out, 0), rn_col_i64(&out, 1));
@@ -970,7 +776,7 @@ END_TEST
 
 START_TEST(test_hash_of_null_is_not_null)
 {
-    struct val v = ev("hash(n)");
+    struct tu_val v = ev("hash(n)");
     expect_type("hash(n)", v, RN_T_INT64);
     ck_assert_msg(!v.null, "hash(n) is null; nulls hash too");
     expect_bool("hash(n) = hash(CAST(NULL AS int64))", true);
@@ -1002,13 +808,13 @@ START_TEST(test_now_one_value_per_batch)
     rn_expr_set_clock(ticking_clock);
     fake_now = 0;
     struct rn_batch *b = tu_batch("x:int64", "1; 2; 3; 4; 5; 6; 7; 8");
-    rn_expr *e = compile_ok("now()", b->schema);
+    rn_expr *e = tu_compile_ok("now()", b->schema);
     struct rn_column out;
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     int64_t first = rn_col_i64(&out, 0);
     for (uint32_t r = 1; r < 8; r++) ck_assert_int_eq(rn_col_i64(&out, r), first);
     rn_column_release(&out);
-    eval_ok(e, b, &out);
+    tu_eval_ok(e, b, &out);
     int64_t second = rn_col_i64(&out, 0);
     ck_assert_int_gt(second, first);
     for (uint32_t r = 1; r < 8; r++) ck_assert_int_eq(rn_col_i64(&out, r), second);

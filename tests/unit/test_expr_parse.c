@@ -21,75 +21,6 @@
 
 /* ---- helpers ---- */
 
-/* One value read back from an evaluated column. */
-struct val {
-    bool null;
-    struct rn_type type;
-    int64_t i; /* int64, timestamp */
-    double d;
-    bool b;
-    char s[1024]; /* NUL-terminated copy of a string value */
-    uint32_t slen;
-};
-
-static struct val col_val(const struct rn_column *c, uint32_t row)
-{
-    struct val v;
-    memset(&v, 0, sizeof v);
-    v.type = c->type;
-    v.null = rn_column_is_null(c, row);
-    if (v.null) return v;
-    switch (c->type.id) {
-    case RN_T_BOOL: {
-        uint8_t raw = ((const uint8_t *)c->values)[row];
-        ck_assert_msg(raw <= 1, "bool value byte is %u, not 0 or 1", raw);
-        v.b = raw;
-        break;
-    }
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: v.i = rn_col_i64(c, row); break;
-    case RN_T_DOUBLE: v.d = rn_col_f64(c, row); break;
-    case RN_T_STRING: {
-        struct rn_str x = rn_col_str(c, row);
-        ck_assert(x.len < sizeof v.s);
-        if (x.len) memcpy(v.s, x.ptr, x.len);
-        v.s[x.len] = 0;
-        v.slen = x.len;
-        break;
-    }
-    default: break;
-    }
-    return v;
-}
-
-static rn_expr *compile_ok(const char *src, const rn_schema *s)
-{
-    rn_expr *e = NULL;
-    struct rn_error err;
-    memset(&err, 0, sizeof err);
-    int rc = rn_expr_compile(src, s, &e, &err);
-    ck_assert_msg(rc == 0, "compile '%s' failed: rc %d at %d:%d: %s", src, rc, err.line, err.column,
-                  err.msg);
-    ck_assert(e != NULL);
-    return e;
-}
-
-static struct val eval_on(const struct rn_batch *b, const char *src, uint32_t row)
-{
-    rn_expr *e = compile_ok(src, b->schema);
-    struct rn_column out;
-    struct rn_error err;
-    memset(&out, 0, sizeof out);
-    memset(&err, 0, sizeof err);
-    int rc = rn_expr_eval(e, b, &out, &err);
-    ck_assert_msg(rc == 0, "eval '%s' failed: %s", src, err.msg);
-    ck_assert_msg(rn_type_eq(out.type, rn_expr_type(e)), "'%s': column type is not rn_expr_type", src);
-    struct val v = col_val(&out, row);
-    rn_column_release(&out);
-    rn_expr_destroy(e);
-    return v;
-}
-
 #define SCHEMA "a:int64, b:int64, c:int64, A:int64, _x1:int64, d:double, s:string, " \
                "f:bool, g:bool, h:bool, t:timestamp"
 #define ROW "1, 2, 3, 100, 42, 2.5, abc, true, false, false, 10000"
@@ -101,46 +32,8 @@ static struct rn_batch *default_batch(void)
     return b;
 }
 
-static struct val ev(const char *src) { return eval_on(default_batch(), src, 0); }
+static struct tu_val ev(const char *src) { return tu_eval_on(default_batch(), src, 0); }
 
-static const char *tname(struct rn_type t)
-{
-    static char buf[32];
-    return rn_type_name(t, buf, sizeof buf);
-}
-
-static void expect_i64(const char *src, int64_t want)
-{
-    struct val v = ev(src);
-    ck_assert_msg(v.type.id == RN_T_INT64, "'%s': type %s, want int64", src, tname(v.type));
-    ck_assert_msg(!v.null, "'%s': null, want %" PRId64, src, want);
-    ck_assert_msg(v.i == want, "'%s' = %" PRId64 ", want %" PRId64, src, v.i, want);
-}
-
-static void expect_f64(const char *src, double want)
-{
-    struct val v = ev(src);
-    ck_assert_msg(v.type.id == RN_T_DOUBLE, "'%s': type %s, want double", src, tname(v.type));
-    ck_assert_msg(!v.null, "'%s': null, want %g", src, want);
-    ck_assert_msg(v.d == want, "'%s' = %.17g, want %.17g", src, v.d, want);
-}
-
-static void expect_bool(const char *src, bool want)
-{
-    struct val v = ev(src);
-    ck_assert_msg(v.type.id == RN_T_BOOL, "'%s': type %s, want bool", src, tname(v.type));
-    ck_assert_msg(!v.null, "'%s': null, want %d", src, want);
-    ck_assert_msg(v.b == want, "'%s' = %d, want %d", src, v.b, want);
-}
-
-static void expect_str(const char *src, const char *want)
-{
-    struct val v = ev(src);
-    ck_assert_msg(v.type.id == RN_T_STRING, "'%s': type %s, want string", src, tname(v.type));
-    ck_assert_msg(!v.null, "'%s': null, want '%s'", src, want);
-    ck_assert_msg(v.slen == strlen(want) && memcmp(v.s, want, v.slen) == 0, "'%s' = '%s', want '%s'",
-                  src, v.s, want);
-}
 
 /* Compiles src against s, which must fail; checks the error object is filled consistently. */
 static struct rn_error compile_fail_on(const char *src, const rn_schema *s)
@@ -240,7 +133,7 @@ START_TEST(test_backtick_name_with_space)
     const char *names[] = {"bid price", "x"};
     const int64_t vals[] = {17, 3};
     struct rn_batch *b = named_batch(names, vals, 2);
-    struct val v = eval_on(b, "`bid price` * x", 0);
+    struct tu_val v = tu_eval_on(b, "`bid price` * x", 0);
     ck_assert(!v.null);
     ck_assert_int_eq(v.i, 51);
     rn_batch_unref(b);
@@ -252,7 +145,7 @@ START_TEST(test_backtick_doubled_backtick_is_one_backtick)
     const char *names[] = {"a`b", "ab"};
     const int64_t vals[] = {5, 9};
     struct rn_batch *b = named_batch(names, vals, 2);
-    struct val v = eval_on(b, "`a``b`", 0);
+    struct tu_val v = tu_eval_on(b, "`a``b`", 0);
     ck_assert(!v.null);
     ck_assert_int_eq(v.i, 5);
     rn_batch_unref(b);
@@ -264,7 +157,7 @@ START_TEST(test_backtick_keyword_and_digit_names)
     const char *names[] = {"and", "1st", "NULL"};
     const int64_t vals[] = {2, 30, 400};
     struct rn_batch *b = named_batch(names, vals, 3);
-    struct val v = eval_on(b, "`and` + `1st` + `NULL`", 0);
+    struct tu_val v = tu_eval_on(b, "`and` + `1st` + `NULL`", 0);
     ck_assert(!v.null);
     ck_assert_int_eq(v.i, 432);
     rn_batch_unref(b);
@@ -461,7 +354,7 @@ END_TEST
 
 START_TEST(test_duration_in_timestamp_arithmetic)
 {
-    struct val v = ev("t - 4s");
+    struct tu_val v = ev("t - 4s");
     ck_assert_int_eq(v.type.id, RN_T_TIMESTAMP);
     ck_assert(!v.null);
     ck_assert_int_eq(v.i, 6000);
@@ -648,7 +541,7 @@ END_TEST
 START_TEST(test_source_is_kept)
 {
     rn_schema *s = tu_schema(SCHEMA);
-    rn_expr *e = compile_ok("a +  b -- c", s);
+    rn_expr *e = tu_compile_ok("a +  b -- c", s);
     ck_assert_str_eq(rn_expr_source(e), "a +  b -- c");
     rn_expr_destroy(e);
     rn_schema_unref(s);

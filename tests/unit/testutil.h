@@ -20,6 +20,56 @@ rn_schema *tu_schema(const char *text);
  * text gives 0 rows. Vector columns are not supported here. Fails the test on error. */
 struct rn_batch *tu_batch(const char *schema, const char *rows);
 
+/* One value read back from an evaluated column. */
+struct tu_val {
+    bool null;
+    struct rn_type type;
+    int64_t i;    /* int64, timestamp */
+    double d;
+    bool b;
+    char s[1024]; /* NUL-terminated copy of a string value */
+    uint32_t slen;
+};
+
+/* Row of column c as a tu_val (bool bytes must be 0 or 1). */
+struct tu_val tu_col_val(const struct rn_column *c, uint32_t row);
+/* The type's name, from a small rotating static buffer (fine for one message). */
+const char *tu_type_name(struct rn_type t);
+/* Compiles src against s; fails the test with the error and its position otherwise. */
+rn_expr *tu_compile_ok(const char *src, const rn_schema *s);
+/* Evaluates e over b into out; fails the test on error or a result of the wrong type. */
+void tu_eval_ok(rn_expr *e, const struct rn_batch *b, struct rn_column *out);
+/* Compiles src against b's schema, evaluates it, returns row `row` of the result. */
+struct tu_val tu_eval_on(const struct rn_batch *b, const char *src, uint32_t row);
+
+/* Expectations on row 0 of src evaluated over b: type, not null, and the value. */
+void tu_expect_type(const char *src, struct tu_val v, enum rn_type_id want);
+void tu_expect_i64(const struct rn_batch *b, const char *src, int64_t want);
+void tu_expect_ts(const struct rn_batch *b, const char *src, int64_t want);
+void tu_expect_f64(const struct rn_batch *b, const char *src, double want);   /* 1e-12 relative */
+void tu_expect_bool(const struct rn_batch *b, const char *src, bool want);
+void tu_expect_str(const struct rn_batch *b, const char *src, const char *want);
+void tu_expect_null(const struct rn_batch *b, const char *src, enum rn_type_id type);
+/* Equality of two read-back values (doubles to 1e-12 relative, NaN equals NaN), and their text. */
+bool tu_vals_equal(struct tu_val a, struct tu_val b);
+const char *tu_val_text(struct tu_val v);
+/* Evaluates src over the rows of (schema, rows) and compares each row with want, rows of one
+ * value of want_type in tu_batch's notation ("1; NULL; 3"). */
+void tu_expect_rows(const char *schema, const char *rows, const char *src, const char *want_type,
+                    const char *want);
+
+/* Short forms over the suite's own `static struct rn_batch *default_batch(void)`. */
+#define expect_i64(src, want) tu_expect_i64(default_batch(), src, want)
+#define expect_ts(src, want) tu_expect_ts(default_batch(), src, want)
+#define expect_f64(src, want) tu_expect_f64(default_batch(), src, want)
+#define expect_bool(src, want) tu_expect_bool(default_batch(), src, want)
+#define expect_str(src, want) tu_expect_str(default_batch(), src, want)
+#define expect_null(src, type) tu_expect_null(default_batch(), src, type)
+#define expect_type tu_expect_type
+#define expect_rows tu_expect_rows
+#define vals_equal tu_vals_equal
+#define val_text tu_val_text
+
 /* Runs the suite (CK_NORMAL output) and returns EXIT_SUCCESS when every test passed. */
 int tu_run(Suite *s);
 
