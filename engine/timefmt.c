@@ -116,6 +116,14 @@ int rn__parse_timestamp(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
+int rn_timestamp_parse(const char *s, size_t len, int64_t *out)
+{
+    return rn__parse_timestamp(s, len, out) == 0 ? 0 : RN_EINVAL;
+}
+
+const char *rn_timestamp_format(int64_t ms, char *buf) { return rn__format_timestamp(ms, buf); }
+const char *rn_double_format(double v, char *buf) { return rn__format_double(v, buf); }
+
 const char *rn__format_double(double v, char buf[32])
 {
     if (isnan(v)) return strcpy(buf, "nan");

@@ -10,7 +10,7 @@
  *   bool: JSON true/false; CSV true/false/1/0 (any case).
  *   string: JSON string (all escapes incl. \uXXXX and surrogate pairs, to UTF-8); CSV field.
  *   timestamp: an integer (ms since the epoch) or an ISO-8601 string as
- *          rn_text_parse_timestamp accepts (JSON: number or string; CSV: either text).
+ *          rn_timestamp_parse (runnel/types.h) accepts (JSON: number or string; CSV: either text).
  *   vector<N>: JSON array of N numbers; CSV: the field holds N numbers separated by ';' or a
  *          JSON-style array "[1,2,3]".
  *   null: JSON null or a missing key; CSV an empty unquoted field. Null into a not-null column is

@@ -58,6 +58,16 @@ struct rn_str {
     uint32_t len;
 };
 
+/* Text forms of values, shared by the expression casts, printing and the file formats. */
+/* Parses a timestamp: all digits (optionally signed) as milliseconds, or ISO-8601
+ * YYYY-MM-DD(T| )hh:mm[:ss[.fff]][Z|+hh:mm|-hh:mm] (no offset = UTC). 0, or RN_EINVAL. */
+int rn_timestamp_parse(const char *s, size_t len, int64_t *out);
+/* Writes "2026-11-22T13:38:00.000Z" (UTC) into buf (>= 40 bytes); returns buf. */
+const char *rn_timestamp_format(int64_t ms, char *buf);
+/* Writes the shortest decimal text that reads back as the same double ("1.5", "1e+20", "nan",
+ * "inf", "-inf") into buf (>= 32 bytes); returns buf. */
+const char *rn_double_format(double v, char *buf);
+
 struct rn_field {
     const char *name;   /* NUL-terminated, owned by the schema */
     struct rn_type type;
