@@ -322,14 +322,14 @@ struct rn_batch *rn_batch_project(const struct rn_batch *b, const rn_schema *s, 
     if (!out) return NULL;
     out->n_rows = b->n_rows;
     for (uint32_t i = 0; i < n_cols; i++)
-        if (rn__column_share(&out->cols[i], &b->cols[cols[i]])) {
+        if (rn_column_share(&out->cols[i], &b->cols[cols[i]])) {
             rn_batch_unref(out);
             return NULL;
         }
     return out;
 }
 
-int rn__column_share(struct rn_column *dst, const struct rn_column *src)
+int rn_column_share(struct rn_column *dst, const struct rn_column *src)
 {
     dst->type = src->type;
     dst->values = src->values;

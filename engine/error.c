@@ -19,6 +19,8 @@ const char *rn_strerror(int code)
     case RN_ENOTFOUND: return "not found";
     case RN_ETYPE: return "type error";
     case RN_EEND: return "end of input";
+    case RN_ECANCELED: return "cancelled";
+    case RN_EAGAIN: return "nothing ready";
     default: return "unknown error";
     }
 }

@@ -92,7 +92,7 @@ char *rn__out_str_reserve(struct enode *nd, uint32_t row, size_t len)
 int rn__k_share(struct enode *nd, struct ectx *cx)
 {
     (void)cx;
-    int rc = rn__column_share(&nd->out, &nd->args[0]->out);
+    int rc = rn_column_share(&nd->out, &nd->args[0]->out);
     nd->out.type = nd->type;
     return rc;
 }
@@ -150,7 +150,7 @@ int rn__eval_node(struct enode *nd, struct ectx *cx)
 {
     switch (nd->kind) {
     case N_CONST: return broadcast(nd, cx->n);
-    case N_COLUMN: return rn__column_share(&nd->out, &cx->b->cols[nd->column]);
+    case N_COLUMN: return rn_column_share(&nd->out, &cx->b->cols[nd->column]);
     case N_KERNEL:
         for (uint32_t i = 0; i < nd->n_args; i++) {
             int rc = rn__eval_node(nd->args[i], cx);
@@ -189,7 +189,7 @@ int rn_expr_eval(rn_expr *e, const struct rn_batch *b, struct rn_column *out, st
     int rc = run(e, b, err);
     if (rc) return rc;
     struct enode *root = rn__expr_root(e);
-    rc = rn__column_share(out, &root->out);
+    rc = rn_column_share(out, &root->out);
     rn__release_tree(root);
     if (rc) rn_column_release(out);
     return rc;

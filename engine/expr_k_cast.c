@@ -44,7 +44,7 @@ SIMPLE(i64_to_f64, int64_t, double, (double)x)
 static int same_storage(struct enode *nd, struct ectx *cx)
 {
     (void)cx;
-    int rc = rn__column_share(&nd->out, &nd->args[0]->out);
+    int rc = rn_column_share(&nd->out, &nd->args[0]->out);
     nd->out.type = nd->type;
     return rc;
 }

@@ -336,40 +336,12 @@ static int check_coalesce(struct enode *nd, struct rn_error *err)
 
 /* ---- hash ---- */
 
-static uint64_t hash_value(const struct rn_column *c, uint32_t i)
-{
-    if (rn_column_is_null(c, i)) return RN_HASH_NULL;
-    switch (c->type.id) {
-    case RN_T_BOOL: return rn_hash_i64(rn_col_bool(c, i));
-    case RN_T_INT64:
-    case RN_T_TIMESTAMP: return rn_hash_i64(rn_col_i64(c, i));
-    case RN_T_DOUBLE: {
-        double d = rn_col_f64(c, i);
-        if (d == 0) d = 0;             /* -0.0 and 0.0 are equal, so hash equal */
-        if (isnan(d)) d = NAN;
-        int64_t bits;
-        memcpy(&bits, &d, 8);
-        return rn_hash_i64(bits);
-    }
-    case RN_T_STRING: {
-        struct rn_str s = rn_col_str(c, i);
-        return rn_hash_bytes(s.ptr, s.len);
-    }
-    case RN_T_VECTOR: return rn_hash_bytes(rn_col_vec(c, i), c->type.dim * sizeof(float));
-    default: return 0;
-    }
-}
-
 static int k_hash(struct enode *nd, struct ectx *cx)
 {
     int rc = rn__out_values(nd, cx->n);
     if (rc) return rc;
-    int64_t *o = nd->out.values;
-    for (uint32_t i = 0; i < cx->n; i++) {
-        uint64_t h = hash_value(&nd->args[0]->out, i);
-        for (uint32_t k = 1; k < nd->n_args; k++) h = rn_hash_combine(h, hash_value(&nd->args[k]->out, i));
-        o[i] = (int64_t)h;
-    }
+    uint64_t *o = nd->out.values;   /* int64 storage, written as the unsigned hash */
+    for (uint32_t k = 0; k < nd->n_args; k++) rn_hash_column(&nd->args[k]->out, cx->n, o, k > 0);
     return 0;
 }
 
@@ -497,32 +469,16 @@ const struct rn_func *rn__func_find(const char *name, size_t len)
     return NULL;
 }
 
-/* Edit distance between a (len an) and b, for "did you mean". */
-static size_t distance(const char *a, size_t an, const char *b)
-{
-    size_t bn = strlen(b), row[64];
-    if (an >= 63 || bn >= 63) return 99;
-    for (size_t j = 0; j <= bn; j++) row[j] = j;
-    for (size_t i = 1; i <= an; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= bn; j++) {
-            size_t up = row[j];
-            size_t sub = diag + ((a[i - 1] | 32) != (b[j - 1] | 32));
-            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
-            row[j] = sub < best ? sub : best;
-            diag = up;
-        }
-    }
-    return row[bn];
-}
-
 const char *rn__func_closest(const char *name, size_t len)
 {
+    char want[65];
+    if (len > 64) return NULL;
+    memcpy(want, name, len);
+    want[len] = 0;
     const char *best = NULL;
     size_t best_d = 3;
     for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++) {
-        size_t d = distance(name, len, funcs[i].name);
+        size_t d = rn__edit_distance(want, funcs[i].name);
         if (d < best_d) best_d = d, best = funcs[i].name;
     }
     return best;

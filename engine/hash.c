@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "runnel/batch.h"
 #include "runnel/hash.h"
 
 #define K1 0x87c37b91114253d5ull
@@ -32,6 +33,42 @@ uint64_t rn_hash_bytes(const void *p, size_t len)
         h = rotl(h ^ (w * K1), 31) * K2;
     }
     return rn_hash_mix64(h ^ (uint64_t)len);
+}
+
+/* ---- columns ---- */
+
+static inline uint64_t hash_double(double d)
+{
+    if (d == 0) d = 0;   /* -0.0 == 0.0 */
+    if (d != d) d = __builtin_nan("");
+    int64_t bits;
+    memcpy(&bits, &d, 8);
+    return rn_hash_i64(bits);
+}
+
+void rn_hash_column(const struct rn_column *c, uint32_t n, uint64_t *out, int combine)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t h;
+        if (rn_column_is_null(c, i)) {
+            h = RN_HASH_NULL;
+        } else {
+            switch (c->type.id) {
+            case RN_T_BOOL: h = rn_hash_i64(rn_col_bool(c, i)); break;
+            case RN_T_INT64:
+            case RN_T_TIMESTAMP: h = rn_hash_i64(rn_col_i64(c, i)); break;
+            case RN_T_DOUBLE: h = hash_double(rn_col_f64(c, i)); break;
+            case RN_T_STRING: {
+                struct rn_str s = rn_col_str(c, i);
+                h = rn_hash_bytes(s.ptr, s.len);
+                break;
+            }
+            case RN_T_VECTOR: h = rn_hash_bytes(rn_col_vec(c, i), c->type.dim * sizeof(float)); break;
+            default: h = 0;
+            }
+        }
+        out[i] = combine ? rn_hash_combine(out[i], h) : h;
+    }
 }
 
 /* ---- CRC32C ---- */

@@ -24,10 +24,11 @@ const char *rn__arena_put(struct rn_column *c, const char *s, size_t len);
 /* dst[i] = src[sel[i]] for elements of width bytes. */
 void rn__gather(void *restrict dst, const void *restrict src, size_t width, const uint32_t *sel,
                 uint32_t n);
-/* Makes dst an additional owner of src's buffers (values, validity, deps); dst must be empty. */
-int rn__column_share(struct rn_column *dst, const struct rn_column *src);
 /* Formats row i of col as text (strings quoted); returns the length written (truncated). */
 size_t rn__format_value(const struct rn_column *col, uint32_t i, char *buf, size_t len);
+
+/* Levenshtein distance, case-insensitive (99 for strings over 64 bytes). */
+size_t rn__edit_distance(const char *a, const char *b);
 
 /* Shortest decimal text that reads back as the same double ("1.5", "1e+20", "nan", "inf"). */
 const char *rn__format_double(double v, char buf[32]);

@@ -9,6 +9,7 @@
 
 #include "runnel/batch.h"
 #include "runnel/error.h"
+#include "runnel/job.h"
 
 struct rn_cli_command {
     const char *name;
@@ -17,6 +18,14 @@ struct rn_cli_command {
 };
 
 int rn_cli_eval(int argc, char **argv);
+int rn_cli_run(int argc, char **argv);
+int rn_cli_validate(int argc, char **argv);
+int rn_cli_operators(int argc, char **argv);
+
+/* The registry: built-in operators and the plugin directory's plugins; NULL after printing why. */
+rn_registry *rn_cli_registry(const char *plugin_dir);
+/* Takes --plugin-dir DIR out of argv (anywhere); returns DIR or NULL. */
+const char *rn_cli_take_plugin_dir(int *argc, char **argv);
 
 /* Prints "runnel: <what>: line:col: message", then the source line and a caret under the
  * column when the error has a position. */

@@ -11,7 +11,10 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct rn_cli_command commands[] = {
-    {"eval", "evaluate a filter and projections over generated bid rows (the demo)", rn_cli_eval},
+    {"run", "run a job file on this machine", rn_cli_run},
+    {"validate", "check job files without running them", rn_cli_validate},
+    {"operators", "list the operators, or describe one", rn_cli_operators},
+    {"eval", "evaluate a filter and projections over generated bid rows", rn_cli_eval},
     {"version", "print the version and build options", cmd_version},
     {"help", "list the commands", cmd_help},
 };

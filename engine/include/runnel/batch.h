@@ -116,6 +116,9 @@ int rn_batch_set_str(struct rn_batch *b, uint32_t col, uint32_t row, const char 
 int rn_column_add_dep(struct rn_column *c, rn_buf *buf);
 /* Drops every reference a column holds and empties it (for columns from rn_expr_eval). */
 void rn_column_release(struct rn_column *c);
+/* Makes dst (an empty column, e.g. after rn_column_release) a shared, read-only copy of src:
+ * same values, nulls and strings, taking references on src's buffers. 0 or RN_ENOMEM. */
+int rn_column_share(struct rn_column *dst, const struct rn_column *src);
 /* Makes dst keep alive every buffer src's string views point into. */
 int rn_column_share_deps(struct rn_column *dst, const struct rn_column *src);
 

@@ -25,6 +25,8 @@ enum {
     RN_ENOTFOUND = -6, /* a name (column, function, operator) does not exist */
     RN_ETYPE = -7,     /* a type error */
     RN_EEND = -8,      /* end of input / nothing more */
+    RN_ECANCELED = -9, /* the job is being cancelled */
+    RN_EAGAIN = -10,   /* nothing ready now; try again */
 };
 
 /* Returns a static, human-readable name for an RN_E* code. */

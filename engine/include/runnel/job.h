@@ -1,0 +1,117 @@
+/*
+ * runnel/job.h — jobs: a job file is loaded (YAML), validated against the operator registry
+ * (types, options, inputs, cycles, expressions, schemas) and turned into a job: a graph of
+ * planned nodes with their output schemas, ready to be expanded into tasks and run. A job can be
+ * packed into the protobuf message runnel.JobGraph (runtime/proto/jobgraph.proto) to be sent to
+ * a job manager or stored with checkpoints, and unpacked again (which validates it again).
+ */
+#ifndef RUNNEL_JOB_H
+#define RUNNEL_JOB_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "runnel/operator.h"
+#include "runnel/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- operator registry ---- */
+
+typedef struct rn_registry rn_registry;
+
+/* An empty registry (operators/builtin.h registers the built-in operators into it). */
+rn_registry *rn_registry_create(void);
+void rn_registry_destroy(rn_registry *r);
+/* Adds a definition (checked: ABI version, struct size, name, callbacks). err says what is
+ * wrong; a name already registered is refused. The definition must outlive the registry. */
+int rn_registry_add(rn_registry *r, const struct rn_operator_def *def, struct rn_error *err);
+/* Loads every *.so in dir. Plugins that cannot be loaded are refused one by one: each refusal is
+ * written to warn (if not NULL) as "plugin <file>: <why>" and counted in *refused. Returns 0, or
+ * RN_EIO when dir cannot be read. */
+int rn_registry_load_dir(rn_registry *r, const char *dir, FILE *warn, unsigned *refused);
+/* Loads one plugin file (a path inside a plugin directory). */
+int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *err);
+const struct rn_operator_def *rn_registry_find(const rn_registry *r, const char *name);
+/* The registered name closest to name (for "did you mean"), or NULL. */
+const char *rn_registry_closest(const rn_registry *r, const char *name);
+size_t rn_registry_len(const rn_registry *r);
+/* Definitions sorted by name. */
+const struct rn_operator_def *rn_registry_at(const rn_registry *r, size_t i);
+/* Where a definition came from: "built-in" or the plugin's path. */
+const char *rn_registry_origin(const rn_registry *r, size_t i);
+
+/* Writes the help of one operator (description, inputs, option table) to f. */
+void rn_operator_describe(const struct rn_operator_def *def, FILE *f);
+
+/* ---- validation errors ---- */
+
+struct rn_job_error {
+    char *file;       /* the job file */
+    int line, column; /* 0 when unknown */
+    char *node;       /* the operator id, or NULL */
+    char *msg;
+};
+
+struct rn_job_errors {
+    size_t n, cap;
+    struct rn_job_error *items;
+};
+void rn_job_errors_free(struct rn_job_errors *e);
+/* Prints each as "file:line:col: operator 'id': message". */
+void rn_job_errors_print(const struct rn_job_errors *e, FILE *f);
+
+/* ---- jobs ---- */
+
+enum rn_partition { RN_PART_FORWARD, RN_PART_REBALANCE, RN_PART_BROADCAST, RN_PART_HASH };
+
+struct rn_watermark_spec {
+    char *column;               /* a timestamp (or int64) column of the node's output */
+    int64_t max_out_of_orderness; /* ms */
+    int64_t idle_timeout;       /* ms; 0 = never idle */
+};
+
+struct rn_job_node {
+    char *id;
+    const struct rn_operator_def *def;
+    uint32_t parallelism;
+    uint32_t n_inputs;
+    uint32_t *inputs;           /* indexes of input nodes, in the order written */
+    char *key_by;               /* expression, or NULL */
+    enum rn_partition partition;/* of the edges into this node */
+    struct rn_watermark_spec *watermark;  /* NULL when none */
+    rn_value *options;          /* with defaults filled in */
+    rn_schema *output;          /* NULL for sinks */
+    int line, column;
+};
+
+struct rn_job {
+    char *file;
+    char *name;
+    uint32_t parallelism, max_parallelism;
+    uint32_t n_nodes;
+    struct rn_job_node *nodes;  /* in topological order (inputs before consumers) */
+    rn_value *source;           /* the parsed file */
+};
+
+/* Loads and validates a job file. On success *out owns the job. On failure returns RN_EINVAL
+ * (or RN_EIO when the file cannot be read) and errs lists every problem found. */
+int rn_job_load(const char *path, const rn_registry *reg, struct rn_job **out, struct rn_job_errors *errs);
+/* The same from text in memory (file is the name used in messages). */
+int rn_job_parse(const char *file, const char *text, size_t len, const rn_registry *reg,
+                 struct rn_job **out, struct rn_job_errors *errs);
+void rn_job_free(struct rn_job *job);
+/* Index of the node with this id, or -1. */
+int rn_job_find(const struct rn_job *job, const char *id);
+
+/* The job as a runnel.JobGraph protobuf message (malloc'd; the caller frees), and back. */
+int rn_job_pack(const struct rn_job *job, uint8_t **out, size_t *len);
+int rn_job_unpack(const uint8_t *data, size_t len, const rn_registry *reg, struct rn_job **out,
+                  struct rn_job_errors *errs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

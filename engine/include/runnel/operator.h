@@ -1,0 +1,172 @@
+/*
+ * runnel/operator.h — the operator ABI: the one header an operator plugin includes.
+ *
+ * A plugin is a shared object that exports
+ *
+ *     const struct rn_operator_def *rn_plugin_entry(void);
+ *
+ * returning a static definition (or, for several operators, rn_plugin_entries returning a
+ * NULL-terminated array). The definition starts with abi_version and struct_size; the loader
+ * refuses a plugin built against another ABI major version or with a struct of another size,
+ * and says which. Built-in operators register through the same struct.
+ *
+ * Life of an operator in a job:
+ *   plan()     once per job node when the job is validated (before anything runs): read and
+ *              check options, declare the output schema from the input schemas.
+ *   open()     once per parallel subtask, on the subtask's thread: allocate the state.
+ *   poll()     sources only: emit what is ready; RN_EEND when the input is exhausted.
+ *   process()  a batch arrived on input i (the batch is only lent: take a reference to keep it).
+ *   on_watermark()  event time advanced to wm on every input (the host forwards it after).
+ *   finish()   every input ended: emit what is still held (end of a bounded job).
+ *   close()    always after a successful open(), whatever happened: free the state.
+ * Callbacks of one subtask never run concurrently. A callback fails by returning a negative
+ * RN_E* code after describing the problem with rn_op_error(); the job then fails with a message
+ * naming the operator id and subtask.
+ *
+ * Host services are reached through the context handles, never through globals.
+ */
+#ifndef RUNNEL_OPERATOR_H
+#define RUNNEL_OPERATOR_H
+
+#include <stdint.h>
+
+#include "runnel/batch.h"
+#include "runnel/error.h"
+#include "runnel/expr.h"
+#include "runnel/types.h"
+#include "runnel/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RN_OPERATOR_ABI_MAJOR 1u
+#define RN_OPERATOR_ABI_MINOR 0u
+/* abi_version = major << 16 | minor: a plugin of another major version is refused; a newer
+ * minor version of the host accepts older plugins. */
+#define RN_OPERATOR_ABI ((RN_OPERATOR_ABI_MAJOR << 16) | RN_OPERATOR_ABI_MINOR)
+
+enum rn_option_type {
+    RN_OPT_STRING,    /* any scalar, as text */
+    RN_OPT_INT,       /* int64 */
+    RN_OPT_DOUBLE,
+    RN_OPT_BOOL,
+    RN_OPT_DURATION,  /* "10s", "500ms"; read as int64 milliseconds */
+    RN_OPT_EXPR,      /* an expression (docs/job-spec.md), compiled against a schema */
+    RN_OPT_MAP,
+    RN_OPT_LIST,
+    RN_OPT_SCHEMA,    /* a map of column: type */
+};
+
+/* One entry of an operator's option table; the table ends with an entry whose name is NULL.
+ * The same table validates job files and prints `runnel operators NAME`. */
+struct rn_option {
+    const char *name;            /* key under `with:` */
+    enum rn_option_type type;
+    const char *default_value;   /* as it would be written in YAML; NULL = required */
+    const char *help;
+};
+
+struct rn_plan_ctx;   /* validation-time context of one job node */
+struct rn_op_ctx;     /* run-time context of one operator subtask */
+struct rn_timer;      /* keyed timers (keyed-state issue) */
+struct rn_snapshot_writer;
+struct rn_snapshot_reader;
+
+struct rn_operator_def {
+    uint32_t abi_version;         /* RN_OPERATOR_ABI */
+    uint32_t struct_size;         /* sizeof(struct rn_operator_def) */
+    const char *name;             /* the `type:` in job files: [a-z][a-z0-9_]* */
+    const char *description;      /* one line */
+    const struct rn_option *options;
+    uint32_t n_inputs_min, n_inputs_max;   /* 0, 0 for a source */
+    uint32_t flags;               /* RN_OP_* */
+
+    int (*plan)(struct rn_plan_ctx *ctx);
+    int (*open)(struct rn_op_ctx *ctx, void **state);
+    int (*poll)(void *state, struct rn_op_ctx *ctx);
+    int (*process)(void *state, struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b);
+    int (*on_watermark)(void *state, struct rn_op_ctx *ctx, int64_t watermark);
+    int (*finish)(void *state, struct rn_op_ctx *ctx);
+    void (*close)(void *state, struct rn_op_ctx *ctx);
+    /* Called from the keyed-state and checkpoint issues on; NULL is fine until then. */
+    int (*on_timer)(void *state, struct rn_op_ctx *ctx, const struct rn_timer *timer);
+    int (*snapshot)(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w);
+    int (*restore)(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r);
+    int (*checkpoint_complete)(void *state, struct rn_op_ctx *ctx, int64_t checkpoint_id);
+    void *reserved[8];            /* zero: room to grow without breaking plugins */
+};
+
+/* flags */
+#define RN_OP_SINK 1u   /* produces no output (nothing may take it as input) */
+
+/* The symbol a plugin exports (one of the two). */
+typedef const struct rn_operator_def *(*rn_plugin_entry_fn)(void);
+typedef const struct rn_operator_def *const *(*rn_plugin_entries_fn)(void);
+#define RN_PLUGIN_ENTRY "rn_plugin_entry"
+#define RN_PLUGIN_ENTRIES "rn_plugin_entries"
+
+/* ---- plan time ---- */
+
+const char *rn_plan_node_id(const struct rn_plan_ctx *ctx);
+uint32_t rn_plan_n_inputs(const struct rn_plan_ctx *ctx);
+const rn_schema *rn_plan_input_schema(const struct rn_plan_ctx *ctx, uint32_t i);
+/* Declares the output schema (a reference is taken). Every operator but a sink must. */
+int rn_plan_set_output(struct rn_plan_ctx *ctx, const rn_schema *s);
+/* Records an error at the position of value at (NULL: the node) and returns RN_EINVAL. */
+int rn_plan_error(struct rn_plan_ctx *ctx, const rn_value *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Compiles the expression option `name` against s; on failure records the error at the
+ * expression's position in the job file and returns it. */
+int rn_plan_compile(struct rn_plan_ctx *ctx, const char *name, const rn_schema *s, rn_expr **out);
+/* The same for any scalar value inside the options (a column of a map, an item of a list);
+ * `what` names it in the message ("column 'price'"). */
+int rn_plan_compile_value(struct rn_plan_ctx *ctx, const rn_value *v, const char *what, const rn_schema *s,
+                          rn_expr **out);
+
+/* ---- options (both contexts) ---- */
+
+/* The node's options, type-checked against the option table: absent options with a default are
+ * present with the default. */
+const rn_value *rn_plan_options(const struct rn_plan_ctx *ctx);
+const rn_value *rn_op_options(const struct rn_op_ctx *ctx);
+/* Typed reads of option name (NULL defaults: the option is required, so it is present). */
+const char *rn_opt_string(const rn_value *options, const char *name);
+int64_t rn_opt_int(const rn_value *options, const char *name);
+double rn_opt_double(const rn_value *options, const char *name);
+bool rn_opt_bool(const rn_value *options, const char *name);
+int64_t rn_opt_duration(const rn_value *options, const char *name);
+/* The raw value, or NULL when absent without a default. */
+const rn_value *rn_opt_value(const rn_value *options, const char *name);
+
+/* ---- run time ---- */
+
+const char *rn_op_node_id(const struct rn_op_ctx *ctx);
+uint32_t rn_op_subtask(const struct rn_op_ctx *ctx);       /* 0 .. parallelism-1 */
+uint32_t rn_op_parallelism(const struct rn_op_ctx *ctx);
+uint32_t rn_op_max_parallelism(const struct rn_op_ctx *ctx);
+const rn_schema *rn_op_input_schema(const struct rn_op_ctx *ctx, uint32_t i);
+const rn_schema *rn_op_output_schema(const struct rn_op_ctx *ctx);
+/* Compiles the expression option `name` against s (per subtask: compiled expressions are not
+ * shared between threads). */
+int rn_op_compile(struct rn_op_ctx *ctx, const char *name, const rn_schema *s, rn_expr **out);
+
+/* Sends a batch downstream, giving up the caller's reference. May block while downstream is
+ * full (back-pressure). Returns 0, or RN_ECANCELED when the job is stopping (return it). */
+int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b);
+/* Describes why a callback is about to fail (the host adds operator and subtask). */
+void rn_op_error(struct rn_op_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True once the job is being cancelled: long-running sources return RN_EEND or RN_ECANCELED. */
+bool rn_op_cancelled(const struct rn_op_ctx *ctx);
+/* Current event-time watermark at this operator (INT64_MIN before the first). */
+int64_t rn_op_watermark(const struct rn_op_ctx *ctx);
+/* Writes a line to the job's log, prefixed with the operator and subtask. */
+void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Serialises writes of whole lines to the process's stdout across subtasks (print sinks). */
+void rn_op_stdout_lock(struct rn_op_ctx *ctx);
+void rn_op_stdout_unlock(struct rn_op_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,762 @@
+/*
+ * job.c — job validation: from a value tree (a loaded job file, or an unpacked job graph) to a
+ * planned job. Checks, each reported with file, line, column and operator id, and all of them
+ * collected rather than stopping at the first: the layout of the file, unknown keys (with the
+ * closest valid one), operator types (closest name), options (unknown, missing, wrong type),
+ * inputs (unknown ids, counts), cycles, partitioning, then each operator's plan() in
+ * topological order with the input schemas, key_by expressions and watermark columns.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+#include "job_internal.h"
+#include "runnel/job.h"
+#include "value_internal.h"
+
+#define MAX_FILE_BYTES (16u << 20)
+#define MAX_PARALLELISM 32768u
+
+/* ---- errors ---- */
+
+void rn_job_errors_free(struct rn_job_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->items[i].file);
+        free(e->items[i].node);
+        free(e->items[i].msg);
+    }
+    free(e->items);
+    memset(e, 0, sizeof *e);
+}
+
+void rn_job_errors_print(const struct rn_job_errors *e, FILE *f)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        const struct rn_job_error *x = &e->items[i];
+        fprintf(f, "%s", x->file ? x->file : "job");
+        if (x->line > 0) fprintf(f, ":%d:%d", x->line, x->column);
+        fprintf(f, ": ");
+        if (x->node) fprintf(f, "operator '%s': ", x->node);
+        fprintf(f, "%s\n", x->msg);
+    }
+}
+
+void rn__job_error_v(struct validator *v, const char *node, int line, int col, const char *fmt, va_list ap)
+{
+    struct rn_job_errors *e = v->errs;
+    v->failed = true;
+    if (!e) return;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 8;
+        struct rn_job_error *items = realloc(e->items, cap * sizeof *items);
+        if (!items) return;
+        e->items = items;
+        e->cap = cap;
+    }
+    char msg[600];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    e->items[e->n++] = (struct rn_job_error){
+        .file = strdup(v->file), .line = line, .column = col, .node = node ? strdup(node) : NULL, .msg = strdup(msg)};
+}
+
+void rn__job_error(struct validator *v, const char *node, int line, int col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rn__job_error_v(v, node, line, col, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 4, 5))) static void error_at(struct validator *v, const char *node, const rn_value *at,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rn__job_error_v(v, node, rn_value_line(at), rn_value_column(at), fmt, ap);
+    va_end(ap);
+}
+
+/* Moves the position of the error just reported (when it is known more precisely). */
+static void last_pos(struct validator *v, int line, int col)
+{
+    if (!v->errs || v->errs->n == 0) return;
+    v->errs->items[v->errs->n - 1].line = line;
+    v->errs->items[v->errs->n - 1].column = col;
+}
+
+static void value_error(struct validator *v, const char *node, const struct rn_error *err)
+{
+    struct rn_error e = *err;
+    error_at(v, node, NULL, "%s", e.msg);
+    last_pos(v, e.line, e.column);
+}
+
+/* "did you mean" over a NULL-terminated list of words */
+static const char *closest(const char *word, const char *const *words)
+{
+    const char *best = NULL;
+    size_t best_d = strlen(word) / 2 + 2;
+    for (; *words; words++) {
+        size_t d = rn__edit_distance(word, *words);
+        if (d < best_d) best_d = d, best = *words;
+    }
+    return best;
+}
+
+static void unknown_keys(struct validator *v, const char *node, const rn_value *map, const char *const *known,
+                         const char *what)
+{
+    for (size_t i = 0; i < rn_value_len(map); i++) {
+        const char *k = rn_value_key(map, i);
+        const char *const *w = known;
+        while (*w && strcmp(*w, k)) w++;
+        if (*w) continue;
+        const char *near = closest(k, known);
+        error_at(v, node, rn__value_key_value(map, i), "unknown %s '%s'%s%s%s", what, k,
+                 near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+    }
+}
+
+/* ---- options ---- */
+
+static bool option_type_ok(struct validator *v, const char *node, const struct rn_option *o, const rn_value *val)
+{
+    struct rn_error err = {0};
+    int rc = 0;
+    int64_t i;
+    double d;
+    bool b;
+    rn_schema *s = NULL;
+    switch (o->type) {
+    case RN_OPT_STRING:
+    case RN_OPT_EXPR:
+        if (rn_value_kind(val) != RN_VALUE_SCALAR)
+            rc = rn_error_set(&err, RN_EINVAL, rn_value_line(val), rn_value_column(val), "option '%s' must be %s",
+                              o->name, o->type == RN_OPT_EXPR ? "an expression" : "a string");
+        break;
+    case RN_OPT_INT: rc = rn_value_int(val, &i, &err); break;
+    case RN_OPT_DOUBLE: rc = rn_value_double(val, &d, &err); break;
+    case RN_OPT_BOOL: rc = rn_value_bool(val, &b, &err); break;
+    case RN_OPT_DURATION: rc = rn_value_duration(val, &i, &err); break;
+    case RN_OPT_MAP:
+        if (rn_value_kind(val) != RN_VALUE_MAP)
+            rc = rn_error_set(&err, RN_EINVAL, rn_value_line(val), rn_value_column(val), "option '%s' must be a map", o->name);
+        break;
+    case RN_OPT_LIST:
+        if (rn_value_kind(val) != RN_VALUE_LIST)
+            rc = rn_error_set(&err, RN_EINVAL, rn_value_line(val), rn_value_column(val), "option '%s' must be a list", o->name);
+        break;
+    case RN_OPT_SCHEMA:
+        rc = rn_value_schema(val, &s, &err);
+        rn_schema_unref(s);
+        break;
+    }
+    if (rc) {
+        if (o->type != RN_OPT_STRING && o->type != RN_OPT_EXPR && o->type != RN_OPT_MAP && o->type != RN_OPT_LIST) {
+            char msg[sizeof err.msg];
+            snprintf(msg, sizeof msg, "option '%.60s': %.400s", o->name, err.msg);
+            memcpy(err.msg, msg, sizeof msg);
+        }
+        value_error(v, node, &err);
+    }
+    return rc == 0;
+}
+
+/* The node's options: the `with:` map checked against the table, defaults added. */
+static rn_value *check_options(struct validator *v, const char *node, const struct rn_operator_def *def,
+                               const rn_value *with)
+{
+    rn_value *opts = rn__value_new(RN_VALUE_MAP, rn_value_line(with), rn_value_column(with));
+    if (!opts) return NULL;
+    if (with && rn_value_kind(with) != RN_VALUE_MAP) {
+        error_at(v, node, with, "'with' must be a map of options");
+        return opts;
+    }
+    for (size_t i = 0; i < rn_value_len(with); i++) {
+        const char *k = rn_value_key(with, i);
+        const struct rn_option *o = def->options;
+        while (o && o->name && strcmp(o->name, k)) o++;
+        if (!o || !o->name) {
+            const char *names[64];
+            size_t n = 0;
+            for (const struct rn_option *p = def->options; p && p->name && n < 63; p++) names[n++] = p->name;
+            names[n] = NULL;
+            const char *near = closest(k, names);
+            if (near)
+                error_at(v, node, rn__value_key_value(with, i), "unknown option '%s' for %s (did you mean '%s'?)", k,
+                         def->name, near);
+            else
+                error_at(v, node, rn__value_key_value(with, i), "unknown option '%s' for %s (`runnel operators %s` lists its options)",
+                         k, def->name, def->name);
+        }
+    }
+    for (const struct rn_option *o = def->options; o && o->name; o++) {
+        const rn_value *given = rn_value_get(with, o->name);
+        rn_value *val = NULL;
+        if (given && rn_value_kind(given) != RN_VALUE_NULL) {
+            if (!option_type_ok(v, node, o, given)) continue;
+            val = rn__value_copy(given);
+        } else if (o->default_value) {
+            struct rn_error err;
+            val = rn__yaml_load(o->default_value, strlen(o->default_value), &err);
+            if (!val) val = rn__value_new(RN_VALUE_NULL, 0, 0);   /* an empty default */
+        } else {
+            error_at(v, node, given ? given : NULL, "%s needs option '%s' (%s)", def->name, o->name, o->help ? o->help : "");
+            if (!given) {   /* point at the node when the option is absent */
+                last_pos(v, v->node_line, v->node_col);
+            }
+            continue;
+        }
+        rn_value *key = rn__value_scalar(o->name, false, rn_value_line(given), rn_value_column(given));
+        if (!val || !key || rn__value_append(opts, key, val)) {
+            rn__value_free(key);
+            rn__value_free(val);
+        }
+    }
+    return opts;
+}
+
+/* ---- typed option reads (values were checked by check_options) ---- */
+
+const rn_value *rn_opt_value(const rn_value *options, const char *name)
+{
+    const rn_value *v = rn_value_get(options, name);
+    return rn_value_kind(v) == RN_VALUE_NULL ? NULL : v;
+}
+const char *rn_opt_string(const rn_value *options, const char *name) { return rn_value_text(rn_opt_value(options, name)); }
+int64_t rn_opt_int(const rn_value *options, const char *name)
+{
+    int64_t x = 0;
+    rn_value_int(rn_opt_value(options, name), &x, NULL);
+    return x;
+}
+double rn_opt_double(const rn_value *options, const char *name)
+{
+    double x = 0;
+    rn_value_double(rn_opt_value(options, name), &x, NULL);
+    return x;
+}
+bool rn_opt_bool(const rn_value *options, const char *name)
+{
+    bool x = false;
+    rn_value_bool(rn_opt_value(options, name), &x, NULL);
+    return x;
+}
+int64_t rn_opt_duration(const rn_value *options, const char *name)
+{
+    int64_t x = 0;
+    rn_value_duration(rn_opt_value(options, name), &x, NULL);
+    return x;
+}
+
+/* ---- plan context ---- */
+
+struct rn_plan_ctx {
+    struct validator *v;
+    struct rn_job_node *node;
+    const rn_schema *const *inputs;
+    uint32_t n_inputs;
+};
+
+const char *rn_plan_node_id(const struct rn_plan_ctx *ctx) { return ctx->node->id; }
+uint32_t rn_plan_n_inputs(const struct rn_plan_ctx *ctx) { return ctx->n_inputs; }
+const rn_schema *rn_plan_input_schema(const struct rn_plan_ctx *ctx, uint32_t i)
+{
+    return i < ctx->n_inputs ? ctx->inputs[i] : NULL;
+}
+const rn_value *rn_plan_options(const struct rn_plan_ctx *ctx) { return ctx->node->options; }
+
+int rn_plan_set_output(struct rn_plan_ctx *ctx, const rn_schema *s)
+{
+    rn_schema_unref(ctx->node->output);
+    ctx->node->output = rn_schema_ref(s);
+    return 0;
+}
+
+int rn_plan_error(struct rn_plan_ctx *ctx, const rn_value *at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rn__job_error_v(ctx->v, ctx->node->id, at ? rn_value_line(at) : ctx->node->line,
+                    at ? rn_value_column(at) : ctx->node->column, fmt, ap);
+    va_end(ap);
+    return RN_EINVAL;
+}
+
+/* Maps a position inside an expression to the job file: exact for one-line scalars. */
+void rn__expr_error_position(const rn_value *at, const struct rn_error *err, int *line, int *col)
+{
+    *line = rn_value_line(at) + (err->line > 1 ? err->line - 1 : 0);
+    *col = err->line > 1 ? err->column : rn_value_column(at) + (rn_value_quoted(at) ? 1 : 0) + err->column - 1;
+}
+
+int rn__compile_at(struct validator *v, const char *node, const rn_value *at, const char *what,
+                   const rn_schema *s, rn_expr **out)
+{
+    const char *src = rn_value_text(at);
+    struct rn_error err;
+    if (!src) {
+        error_at(v, node, at, "%s must be an expression", what);
+        return RN_EINVAL;
+    }
+    int rc = rn_expr_compile(src, s, out, &err);
+    if (rc) {
+        int line, col;
+        rn__expr_error_position(at, &err, &line, &col);
+        error_at(v, node, at, "%s: %s", what, err.msg);
+        last_pos(v, line, col);
+    }
+    return rc;
+}
+
+int rn_plan_compile_value(struct rn_plan_ctx *ctx, const rn_value *v, const char *what, const rn_schema *s,
+                          rn_expr **out)
+{
+    *out = NULL;
+    return rn__compile_at(ctx->v, ctx->node->id, v, what, s, out);
+}
+
+int rn_plan_compile(struct rn_plan_ctx *ctx, const char *name, const rn_schema *s, rn_expr **out)
+{
+    char what[80];
+    snprintf(what, sizeof what, "option '%s'", name);
+    *out = NULL;
+    const rn_value *at = rn_opt_value(ctx->node->options, name);
+    if (!at) return rn_plan_error(ctx, NULL, "option '%s' is missing", name);
+    return rn__compile_at(ctx->v, ctx->node->id, at, what, s, out);
+}
+
+/* ---- the job ---- */
+
+static void free_node(struct rn_job_node *n)
+{
+    free(n->id);
+    free(n->inputs);
+    free(n->key_by);
+    if (n->watermark) free(n->watermark->column);
+    free(n->watermark);
+    rn__value_free(n->options);
+    rn_schema_unref(n->output);
+}
+
+void rn_job_free(struct rn_job *job)
+{
+    if (!job) return;
+    for (uint32_t i = 0; i < job->n_nodes; i++) free_node(&job->nodes[i]);
+    free(job->nodes);
+    free(job->file);
+    free(job->name);
+    rn__value_free(job->source);
+    free(job);
+}
+
+int rn_job_find(const struct rn_job *job, const char *id)
+{
+    for (uint32_t i = 0; i < job->n_nodes; i++)
+        if (!strcmp(job->nodes[i].id, id)) return (int)i;
+    return -1;
+}
+
+static bool read_u32(struct validator *v, const char *node, const rn_value *val, const char *what, uint32_t lo,
+                     uint32_t hi, uint32_t *out)
+{
+    int64_t x;
+    struct rn_error err;
+    if (rn_value_int(val, &x, &err)) {
+        error_at(v, node, val, "%s must be an integer from %u to %u", what, lo, hi);
+        return false;
+    }
+    if (x < lo || x > hi) {
+        error_at(v, node, val, "%s must be from %u to %u, not %lld", what, lo, hi, (long long)x);
+        return false;
+    }
+    *out = (uint32_t)x;
+    return true;
+}
+
+static const char *const node_keys[] = {"id", "type", "input", "key_by", "parallelism", "partition", "watermark",
+                                        "with", NULL};
+static const char *const top_keys[] = {"name", "parallelism", "max_parallelism", "operators", "checkpoint", "state",
+                                       NULL};
+
+/* Reads the node map at position i into job->nodes[i] (types, options, fields). */
+static void read_node(struct validator *v, const rn_registry *reg, struct rn_job *job, uint32_t i, const rn_value *m,
+                      const rn_value **input_vals)
+{
+    struct rn_job_node *n = &job->nodes[i];
+    n->line = rn_value_line(m);
+    n->column = rn_value_column(m);
+    v->node_line = n->line;
+    v->node_col = n->column;
+    if (rn_value_kind(m) != RN_VALUE_MAP) {
+        error_at(v, NULL, m, "each entry of 'operators' must be a map with id, type, ...");
+        return;
+    }
+    const rn_value *idv = rn_value_get(m, "id");
+    const char *id = rn_value_text(idv);
+    bool id_ok = id && *id;
+    for (const char *p = id; id_ok && *p; p++)
+        id_ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+    if (!id_ok) {
+        error_at(v, NULL, idv ? idv : m, idv ? "operator id must be letters, digits, '_', '-' or '.'"
+                                             : "operator has no id");
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "#%u", i + 1);
+        n->id = strdup(tmp);
+    } else {
+        n->id = strdup(id);
+        for (uint32_t k = 0; k < i; k++)
+            if (job->nodes[k].id && !strcmp(job->nodes[k].id, id)) error_at(v, id, idv, "operator id '%s' is used twice", id);
+    }
+    unknown_keys(v, n->id, m, node_keys, "operator field");
+    const rn_value *tv = rn_value_get(m, "type");
+    const char *type = rn_value_text(tv);
+    if (!type) {
+        error_at(v, n->id, tv ? tv : m, "operator has no type");
+    } else if (!(n->def = rn_registry_find(reg, type))) {
+        const char *near = rn_registry_closest(reg, type);
+        error_at(v, n->id, tv, "unknown operator type '%s'%s%s%s", type, near ? " (did you mean '" : "",
+                 near ? near : "", near ? "'?)" : " (`runnel operators` lists them)");
+    }
+    n->parallelism = job->parallelism;
+    const rn_value *pv = rn_value_get(m, "parallelism");
+    if (pv) read_u32(v, n->id, pv, "parallelism", 1, job->max_parallelism, &n->parallelism);
+    const rn_value *kv = rn_value_get(m, "key_by");
+    if (kv) {
+        if (rn_value_kind(kv) != RN_VALUE_SCALAR) error_at(v, n->id, kv, "key_by must be a column or an expression");
+        else n->key_by = strdup(rn_value_text(kv));
+    }
+    const rn_value *partv = rn_value_get(m, "partition");
+    n->partition = kv ? RN_PART_HASH : RN_PART_FORWARD;
+    if (partv) {
+        const char *p = rn_value_text(partv);
+        if (kv) error_at(v, n->id, partv, "partition cannot be combined with key_by (key_by partitions by key)");
+        else if (p && !strcmp(p, "forward")) n->partition = RN_PART_FORWARD;
+        else if (p && !strcmp(p, "rebalance")) n->partition = RN_PART_REBALANCE;
+        else if (p && !strcmp(p, "broadcast")) n->partition = RN_PART_BROADCAST;
+        else error_at(v, n->id, partv, "partition must be forward, rebalance or broadcast");
+    }
+    input_vals[i] = rn_value_get(m, "input");
+    if (n->def) n->options = check_options(v, n->id, n->def, rn_value_get(m, "with"));
+}
+
+/* Resolves input ids to node indexes; checks counts. */
+static void resolve_inputs(struct validator *v, struct rn_job *job, uint32_t i, const rn_value *in)
+{
+    struct rn_job_node *n = &job->nodes[i];
+    size_t count = rn_value_kind(in) == RN_VALUE_LIST ? rn_value_len(in) : in && rn_value_kind(in) != RN_VALUE_NULL;
+    n->inputs = calloc(count ? count : 1, sizeof *n->inputs);
+    if (!n->inputs) return;
+    for (size_t k = 0; k < count; k++) {
+        const rn_value *iv = rn_value_kind(in) == RN_VALUE_LIST ? rn_value_at(in, k) : in;
+        const char *id = rn_value_text(iv);
+        int at = id ? rn_job_find(job, id) : -1;
+        if (!id) {
+            error_at(v, n->id, iv, "input must be an operator id or a list of them");
+        } else if (at < 0) {
+            const char *ids[257];
+            size_t m = 0;
+            for (uint32_t j = 0; j < job->n_nodes && m < 256; j++) ids[m++] = job->nodes[j].id;
+            ids[m] = NULL;
+            const char *near = closest(id, ids);
+            error_at(v, n->id, iv, "input '%s' is not an operator of this job%s%s%s", id, near ? " (did you mean '" : "",
+                     near ? near : "", near ? "'?)" : "");
+        } else if ((uint32_t)at == i) {
+            error_at(v, n->id, iv, "an operator cannot be its own input");
+        } else {
+            n->inputs[n->n_inputs++] = (uint32_t)at;
+        }
+    }
+    if (!n->def) return;
+    if (count < n->def->n_inputs_min || count > n->def->n_inputs_max) {
+        if (n->def->n_inputs_max == 0)
+            error_at(v, n->id, in, "%s is a source: it takes no input", n->def->name);
+        else if (count == 0)
+            error_at(v, n->id, NULL, "%s needs an input", n->def->name);
+        else
+            error_at(v, n->id, in, "%s takes %u%s input%s, found %zu", n->def->name, n->def->n_inputs_min,
+                     n->def->n_inputs_max == UINT32_MAX ? " or more" : n->def->n_inputs_min == n->def->n_inputs_max ? "" : "+",
+                     n->def->n_inputs_min == 1 ? "" : "s", count);
+        if (count == 0) {
+            last_pos(v, n->line, n->column);
+        }
+    }
+}
+
+/* Orders nodes so that inputs come first, keeping the written order where it already is;
+ * reports a cycle. Returns false on a cycle. */
+static bool topo_sort(struct validator *v, struct rn_job *job, const rn_value **vals)
+{
+    uint32_t n = job->n_nodes, *order = calloc(n ? n : 1, sizeof *order), *pos = calloc(n ? n : 1, sizeof *pos);
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    uint32_t k = 0;
+    bool ok = order && pos && done;
+    while (ok && k < n) {
+        uint32_t pick = n;
+        for (uint32_t i = 0; i < n && pick == n; i++) {
+            if (done[i]) continue;
+            bool ready = true;
+            for (uint32_t j = 0; j < job->nodes[i].n_inputs; j++) ready &= done[job->nodes[i].inputs[j]];
+            if (ready) pick = i;
+        }
+        if (pick == n) {
+            /* every remaining node waits on another: walk inputs from one until a repeat */
+            uint32_t at = 0;
+            while (done[at]) at++;
+            uint32_t *seen = calloc(n, sizeof *seen), steps = 0;
+            char path[512] = "";
+            while (seen && !seen[at]) {
+                seen[at] = ++steps;
+                uint32_t next = at;
+                for (uint32_t j = 0; j < job->nodes[at].n_inputs; j++)
+                    if (!done[job->nodes[at].inputs[j]]) next = job->nodes[at].inputs[j];
+                at = next;
+            }
+            /* at is on the cycle: print it in data-flow order */
+            uint32_t start = at, cyc[256], m = 0;
+            do {
+                cyc[m++] = at;
+                for (uint32_t j = 0; j < job->nodes[at].n_inputs; j++)
+                    if (!done[job->nodes[at].inputs[j]] && seen[job->nodes[at].inputs[j]]) {
+                        at = job->nodes[at].inputs[j];
+                        break;
+                    }
+            } while (at != start && m < 256);
+            for (uint32_t c = m; c-- > 0;) {
+                size_t l = strlen(path);
+                snprintf(path + l, sizeof path - l, "%s -> ", job->nodes[cyc[c]].id);
+            }
+            size_t l = strlen(path);
+            snprintf(path + l, sizeof path - l, "%s", job->nodes[cyc[m - 1]].id);
+            error_at(v, job->nodes[start].id, NULL, "the operators form a cycle: %s", path);
+            last_pos(v, job->nodes[start].line, job->nodes[start].column);
+            free(seen);
+            ok = false;
+            break;
+        }
+        done[pick] = true;
+        pos[pick] = k;
+        order[k++] = pick;
+    }
+    if (ok) {
+        struct rn_job_node *sorted = malloc(n * sizeof *sorted);
+        const rn_value **sorted_vals = malloc(n * sizeof *sorted_vals);
+        if (!sorted || !sorted_vals) ok = false;
+        for (uint32_t i = 0; ok && i < n; i++) {
+            sorted[i] = job->nodes[order[i]];
+            sorted_vals[i] = vals[order[i]];
+            for (uint32_t j = 0; j < sorted[i].n_inputs; j++) sorted[i].inputs[j] = pos[sorted[i].inputs[j]];
+        }
+        if (ok) {
+            free(job->nodes);
+            job->nodes = sorted;
+            memcpy(vals, sorted_vals, n * sizeof *vals);
+        } else {
+            free(sorted);
+        }
+        free(sorted_vals);
+    }
+    free(order);
+    free(pos);
+    free(done);
+    return ok;
+}
+
+static void read_watermark(struct validator *v, struct rn_job_node *n, const rn_value *w)
+{
+    static const char *const keys[] = {"column", "max_out_of_orderness", "monotonous", "idle_timeout", NULL};
+    if (rn_value_kind(w) != RN_VALUE_MAP) {
+        error_at(v, n->id, w, "watermark must be a map: {column: ..., max_out_of_orderness: 4s}");
+        return;
+    }
+    unknown_keys(v, n->id, w, keys, "watermark field");
+    if (n->def && n->def->n_inputs_max != 0) {
+        error_at(v, n->id, w, "watermark is set on source operators (where event time enters the job)");
+        return;
+    }
+    struct rn_watermark_spec *spec = calloc(1, sizeof *spec);
+    if (!spec) return;
+    n->watermark = spec;
+    struct rn_error err;
+    const rn_value *col = rn_value_get(w, "column"), *bound = rn_value_get(w, "max_out_of_orderness");
+    const rn_value *mono = rn_value_get(w, "monotonous"), *idle = rn_value_get(w, "idle_timeout");
+    if (!rn_value_text(col)) error_at(v, n->id, col ? col : w, "watermark needs a column (the event time)");
+    else spec->column = strdup(rn_value_text(col));
+    bool monotonous = false;
+    if (mono && rn_value_bool(mono, &monotonous, &err)) value_error(v, n->id, &err);
+    if (bound && rn_value_duration(bound, &spec->max_out_of_orderness, &err)) value_error(v, n->id, &err);
+    if (monotonous && bound && spec->max_out_of_orderness != 0)
+        error_at(v, n->id, mono, "monotonous watermarks have no out-of-orderness bound");
+    if (!monotonous && !bound) error_at(v, n->id, w, "watermark needs max_out_of_orderness (or monotonous: true)");
+    if (idle && rn_value_duration(idle, &spec->idle_timeout, &err)) value_error(v, n->id, &err);
+}
+
+/* Plans each node in order: its plan(), then key_by and watermark against the schemas. */
+static void plan_nodes(struct validator *v, struct rn_job *job, const rn_value *const *node_vals)
+{
+    for (uint32_t i = 0; i < job->n_nodes; i++) {
+        struct rn_job_node *n = &job->nodes[i];
+        const rn_schema *ins[64];
+        /* a node whose inputs did not all resolve is not planned (its error is reported) */
+        bool ready = n->def && n->options && n->n_inputs <= 64 && n->n_inputs >= n->def->n_inputs_min &&
+                     n->n_inputs <= n->def->n_inputs_max;
+        for (uint32_t k = 0; ready && k < n->n_inputs; k++) {
+            const struct rn_job_node *in = &job->nodes[n->inputs[k]];
+            if (in->def && (in->def->flags & RN_OP_SINK)) {
+                error_at(v, n->id, NULL, "input '%s' is a sink (%s): it has no output", in->id, in->def->name);
+                ready = false;
+            } else if (!(ins[k] = in->output)) {
+                ready = false;   /* the input failed; its error is reported */
+            }
+            if (ready && in->parallelism != n->parallelism && n->partition == RN_PART_FORWARD) {
+                const rn_value *pv = rn_value_get(node_vals[i], "partition");
+                if (pv) error_at(v, n->id, pv, "partition forward needs the same parallelism as input '%s' (%u, not %u)",
+                                 in->id, in->parallelism, n->parallelism);
+            }
+        }
+        if (!ready) continue;
+        size_t before = v->errs ? v->errs->n : 0;
+        struct rn_plan_ctx ctx = {v, n, ins, n->n_inputs};
+        int rc = n->def->plan(&ctx);
+        if (rc && (!v->errs || v->errs->n == before))
+            error_at(v, n->id, node_vals[i], "%s refused its configuration (%s)", n->def->name, rn_strerror(rc));
+        if (rc) continue;
+        if (!n->output && !(n->def->flags & RN_OP_SINK)) {
+            error_at(v, n->id, node_vals[i], "%s declared no output schema (a bug in the operator)", n->def->name);
+            continue;
+        }
+        const rn_value *kv = rn_value_get(node_vals[i], "key_by");
+        for (uint32_t k = 0; n->key_by && k < n->n_inputs; k++) {
+            rn_expr *e = NULL;
+            if (!rn__compile_at(v, n->id, kv, "key_by", ins[k], &e)) {
+                if (rn_expr_type(e).id == RN_T_VECTOR) error_at(v, n->id, kv, "key_by cannot be a vector");
+                rn_expr_destroy(e);
+            }
+        }
+        const rn_value *wv = rn_value_get(node_vals[i], "watermark");
+        if (wv) read_watermark(v, n, wv);
+        if (n->watermark && n->watermark->column && n->output) {
+            int c = rn_schema_find(n->output, n->watermark->column);
+            const rn_value *cv = rn_value_get(wv, "column");
+            if (c < 0) {
+                char cols[300];
+                error_at(v, n->id, cv, "watermark column '%s' is not in the output (%s)", n->watermark->column,
+                         rn_schema_describe(n->output, cols, sizeof cols));
+            } else {
+                enum rn_type_id t = rn_schema_field(n->output, (size_t)c)->type.id;
+                if (t != RN_T_TIMESTAMP && t != RN_T_INT64)
+                    error_at(v, n->id, cv, "watermark column '%s' must be a timestamp (or int64 ms)", n->watermark->column);
+            }
+        }
+    }
+}
+
+int rn__job_from_value(const char *file, rn_value *root, const rn_registry *reg, struct rn_job **out,
+                       struct rn_job_errors *errs)
+{
+    *out = NULL;
+    struct validator v = {.file = file, .errs = errs};
+    struct rn_job *job = calloc(1, sizeof *job);
+    if (!job || !(job->file = strdup(file))) {
+        free(job);
+        rn__value_free(root);
+        return RN_ENOMEM;
+    }
+    job->source = root;
+    job->parallelism = 1;
+    job->max_parallelism = 128;
+    if (rn_value_kind(root) != RN_VALUE_MAP) {
+        error_at(&v, NULL, root, "a job file is a map with name, parallelism and operators");
+        goto done;
+    }
+    unknown_keys(&v, NULL, root, top_keys, "job field");
+    const rn_value *x;
+    if ((x = rn_value_get(root, "checkpoint")))
+        error_at(&v, NULL, x, "checkpoints are not supported yet (they come with exactly-once recovery)");
+    if ((x = rn_value_get(root, "state")))
+        error_at(&v, NULL, x, "state backends are not supported yet (they come with keyed state)");
+    const char *name = rn_value_text(rn_value_get(root, "name"));
+    if (!name) {
+        const char *base = strrchr(file, '/');
+        name = base ? base + 1 : file;
+    }
+    job->name = strdup(name);
+    if ((x = rn_value_get(root, "max_parallelism")))
+        read_u32(&v, NULL, x, "max_parallelism", 1, MAX_PARALLELISM, &job->max_parallelism);
+    if ((x = rn_value_get(root, "parallelism")))
+        read_u32(&v, NULL, x, "parallelism", 1, job->max_parallelism, &job->parallelism);
+    const rn_value *ops = rn_value_get(root, "operators");
+    if (rn_value_kind(ops) != RN_VALUE_LIST || rn_value_len(ops) == 0) {
+        error_at(&v, NULL, ops ? ops : root, "a job needs 'operators': a list of operators");
+        goto done;
+    }
+    job->n_nodes = (uint32_t)rn_value_len(ops);
+    job->nodes = calloc(job->n_nodes, sizeof *job->nodes);
+    const rn_value **input_vals = calloc(job->n_nodes, sizeof *input_vals);
+    const rn_value **node_vals = calloc(job->n_nodes, sizeof *node_vals);
+    if (!job->nodes || !input_vals || !node_vals) {
+        free(input_vals);
+        free(node_vals);
+        goto done;
+    }
+    for (uint32_t i = 0; i < job->n_nodes; i++) read_node(&v, reg, job, i, rn_value_at(ops, i), input_vals);
+    for (uint32_t i = 0; i < job->n_nodes; i++) resolve_inputs(&v, job, i, input_vals[i]);
+    /* node values follow the nodes through the sort */
+    for (uint32_t i = 0; i < job->n_nodes; i++) node_vals[i] = rn_value_at(ops, i);
+    if (topo_sort(&v, job, node_vals)) plan_nodes(&v, job, node_vals);
+    free(input_vals);
+    free(node_vals);
+done:
+    if (v.failed) {
+        rn_job_free(job);
+        return RN_EINVAL;
+    }
+    *out = job;
+    return 0;
+}
+
+int rn_job_parse(const char *file, const char *text, size_t len, const rn_registry *reg, struct rn_job **out,
+                 struct rn_job_errors *errs)
+{
+    struct rn_error err;
+    *out = NULL;
+    rn_value *root = rn__yaml_load(text, len, &err);
+    if (!root) {
+        struct validator v = {.file = file, .errs = errs};
+        value_error(&v, NULL, &err);
+        return RN_EINVAL;
+    }
+    return rn__job_from_value(file, root, reg, out, errs);
+}
+
+int rn_job_load(const char *path, const rn_registry *reg, struct rn_job **out, struct rn_job_errors *errs)
+{
+    *out = NULL;
+    struct validator v = {.file = path, .errs = errs};
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        if (f) fclose(f);
+        error_at(&v, NULL, NULL, "cannot read the job file: %s", f ? "not a regular file" : strerror(e));
+        return RN_EIO;
+    }
+    if (st.st_size > MAX_FILE_BYTES) {
+        fclose(f);
+        error_at(&v, NULL, NULL, "the job file is larger than %u MiB", MAX_FILE_BYTES >> 20);
+        return RN_EINVAL;
+    }
+    char *text = malloc((size_t)st.st_size + 1);
+    size_t n = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!text) return RN_ENOMEM;
+    text[n] = 0;
+    int rc = rn_job_parse(path, text, n, reg, out, errs);
+    free(text);
+    return rc;
+}

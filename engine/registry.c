@@ -1,0 +1,226 @@
+/*
+ * registry.c — the operator registry: built-in definitions and plugins loaded with dlopen from
+ * a plugin directory. Every definition, built-in or not, passes the same checks: ABI major
+ * version, struct size (a plugin built against another layout would read garbage), a valid
+ * name, the callbacks its kind needs. A refused plugin is unloaded and never half-registered.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "runnel/job.h"
+
+struct entry {
+    const struct rn_operator_def *def;
+    char *origin;
+};
+
+struct rn_registry {
+    size_t n, cap;
+    struct entry *items;      /* kept sorted by name */
+    size_t n_handles;
+    void **handles;           /* dlopen handles, closed with the registry */
+};
+
+rn_registry *rn_registry_create(void)
+{
+    return calloc(1, sizeof(rn_registry));
+}
+
+void rn_registry_destroy(rn_registry *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->n; i++) free(r->items[i].origin);
+    free(r->items);
+    for (size_t i = 0; i < r->n_handles; i++) dlclose(r->handles[i]);
+    free(r->handles);
+    free(r);
+}
+
+static int check_def(const struct rn_operator_def *d, struct rn_error *err)
+{
+    if (!d) return rn_error_set(err, RN_EINVAL, 0, 0, "the entry point returned no operator definition");
+    if (d->abi_version >> 16 != RN_OPERATOR_ABI_MAJOR)
+        return rn_error_set(err, RN_EINVAL, 0, 0,
+                            "built for operator ABI %u.%u, this runnel has ABI %u.%u (major versions must match)",
+                            d->abi_version >> 16, d->abi_version & 0xffff, RN_OPERATOR_ABI_MAJOR, RN_OPERATOR_ABI_MINOR);
+    if (d->struct_size != sizeof(struct rn_operator_def))
+        return rn_error_set(err, RN_EINVAL, 0, 0,
+                            "its struct rn_operator_def is %u bytes, this runnel's is %zu (rebuild it against this runnel's operator.h)",
+                            d->struct_size, sizeof(struct rn_operator_def));
+    const char *n = d->name;
+    bool name_ok = n && *n >= 'a' && *n <= 'z' && strlen(n) <= 64;
+    for (const char *p = n; name_ok && *p; p++) name_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (!name_ok) return rn_error_set(err, RN_EINVAL, 0, 0, "operator name '%s' is not [a-z][a-z0-9_]*", n ? n : "(null)");
+    if (!d->plan || !d->open || !d->close)
+        return rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s' lacks plan, open or close", n);
+    if (d->n_inputs_max == 0 ? !d->poll : !d->process)
+        return rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s' is a %s but has no %s callback", n,
+                            d->n_inputs_max ? "transformation" : "source", d->n_inputs_max ? "process" : "poll");
+    if (d->n_inputs_min > d->n_inputs_max)
+        return rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s': n_inputs_min > n_inputs_max", n);
+    for (const struct rn_option *o = d->options; o && o->name; o++)
+        if ((unsigned)o->type > RN_OPT_SCHEMA)
+            return rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s': option '%s' has an unknown type", n, o->name);
+    return 0;
+}
+
+static int add(rn_registry *r, const struct rn_operator_def *def, const char *origin, struct rn_error *err)
+{
+    int rc = check_def(def, err);
+    if (rc) return rc;
+    size_t at = 0;
+    while (at < r->n && strcmp(r->items[at].def->name, def->name) < 0) at++;
+    if (at < r->n && !strcmp(r->items[at].def->name, def->name))
+        return rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s' is already registered (by %s)", def->name,
+                            r->items[at].origin);
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 32;
+        struct entry *items = realloc(r->items, cap * sizeof *items);
+        if (!items) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+        r->items = items;
+        r->cap = cap;
+    }
+    char *o = strdup(origin);
+    if (!o) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    memmove(&r->items[at + 1], &r->items[at], (r->n - at) * sizeof *r->items);
+    r->items[at] = (struct entry){def, o};
+    r->n++;
+    return 0;
+}
+
+int rn_registry_add(rn_registry *r, const struct rn_operator_def *def, struct rn_error *err)
+{
+    return add(r, def, "built-in", err);
+}
+
+int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *err)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return rn_error_set(err, RN_EINVAL, 0, 0, "cannot load: %s", dlerror());
+    const struct rn_operator_def *single = NULL;
+    const struct rn_operator_def *const *many = NULL;
+    rn_plugin_entry_fn one = (rn_plugin_entry_fn)dlsym(h, RN_PLUGIN_ENTRY);
+    rn_plugin_entries_fn all = (rn_plugin_entries_fn)dlsym(h, RN_PLUGIN_ENTRIES);
+    if (one) single = one();
+    else if (all) many = all();
+    else {
+        dlclose(h);
+        return rn_error_set(err, RN_EINVAL, 0, 0, "exports neither %s nor %s", RN_PLUGIN_ENTRY, RN_PLUGIN_ENTRIES);
+    }
+    /* check everything before registering anything */
+    size_t n = 0;
+    const struct rn_operator_def *const *defs = many ? many : &single;
+    for (; many ? defs[n] != NULL : n < 1; n++) {
+        int rc = check_def(defs[n], err);
+        if (!rc && rn_registry_find(r, defs[n]->name))
+            rc = rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s' is already registered", defs[n]->name);
+        if (rc) {
+            dlclose(h);
+            return rc;
+        }
+    }
+    void **handles = realloc(r->handles, (r->n_handles + 1) * sizeof *handles);
+    if (!handles) {
+        dlclose(h);
+        return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    }
+    r->handles = handles;
+    r->handles[r->n_handles++] = h;
+    for (size_t i = 0; i < n; i++) {
+        int rc = add(r, defs[i], path, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int rn_registry_load_dir(rn_registry *r, const char *dir, FILE *warn, unsigned *refused)
+{
+    DIR *d = opendir(dir);
+    if (refused) *refused = 0;
+    if (!d) return RN_EIO;
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".so") || e->d_name[0] == '.') continue;
+        char **nn = realloc(names, (n + 1) * sizeof *nn);
+        if (!nn) break;
+        names = nn;
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    /* a stable order, whatever the directory's */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        struct rn_error err;
+        if (rn_registry_load_plugin(r, path, &err)) {
+            if (warn) fprintf(warn, "runnel: plugin %s refused: %s\n", path, err.msg);
+            if (refused) (*refused)++;
+        }
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}
+
+const struct rn_operator_def *rn_registry_find(const rn_registry *r, const char *name)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->items[mid].def->name, name);
+        if (!c) return r->items[mid].def;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+const char *rn_registry_closest(const rn_registry *r, const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = strlen(name) / 2 + 2;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t d = rn__edit_distance(name, r->items[i].def->name);
+        if (d < best_d) best_d = d, best = r->items[i].def->name;
+    }
+    return best;
+}
+
+size_t rn_registry_len(const rn_registry *r) { return r->n; }
+const struct rn_operator_def *rn_registry_at(const rn_registry *r, size_t i) { return i < r->n ? r->items[i].def : NULL; }
+const char *rn_registry_origin(const rn_registry *r, size_t i) { return i < r->n ? r->items[i].origin : NULL; }
+
+void rn_operator_describe(const struct rn_operator_def *d, FILE *f)
+{
+    static const char *types[] = {"string", "int", "double", "bool", "duration", "expression", "map", "list", "schema"};
+    fprintf(f, "%s — %s\n", d->name, d->description ? d->description : "");
+    if (d->n_inputs_max == 0) fprintf(f, "  source (no input)\n");
+    else if (d->n_inputs_min == d->n_inputs_max) fprintf(f, "  inputs: %u\n", d->n_inputs_min);
+    else if (d->n_inputs_max == UINT32_MAX) fprintf(f, "  inputs: %u or more\n", d->n_inputs_min);
+    else fprintf(f, "  inputs: %u to %u\n", d->n_inputs_min, d->n_inputs_max);
+    if (d->flags & RN_OP_SINK) fprintf(f, "  sink (no output)\n");
+    if (!d->options || !d->options->name) {
+        fprintf(f, "  options: none\n");
+        return;
+    }
+    fprintf(f, "  options:\n");
+    for (const struct rn_option *o = d->options; o->name; o++) {
+        fprintf(f, "    %-20s %-10s %s", o->name, types[o->type], o->help ? o->help : "");
+        if (o->default_value) fprintf(f, " (default: %s)", o->default_value);
+        else fprintf(f, " (required)");
+        fprintf(f, "\n");
+    }
+}

@@ -1,0 +1,758 @@
+/*
+ * runner.c — runs a job on threads: builds the execution graph (chains, tasks, channels, edge
+ * partitioners), runs each task's mailbox loop on its own thread, propagates watermarks and end
+ * of input, and turns the first operator failure into a job failure that cancels every task.
+ *
+ * Inside a chain, a batch emitted by operator k is handed to operator k+1's process() on the
+ * same thread: no copy, no queue. The chain's last operator feeds the out edges: hash edges
+ * evaluate the key expression, hash it into key groups and gather one batch per target
+ * subtask; rebalance picks targets round robin; broadcast sends a reference to all.
+ *
+ * Watermarks: a source with a `watermark:` block emits max(event time) - bound - 1 after each
+ * batch; a task's watermark is the minimum over its inputs (an ended input counts as +inf) and
+ * is passed to each operator of the chain in order (operators may emit on it) and then
+ * downstream. End of input sends the final watermark (INT64_MAX), calls finish() along the
+ * chain and sends EOI downstream.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "runnel/hash.h"
+#include "runnel/runner.h"
+
+struct task;
+
+struct rn_op_ctx {
+    struct task *task;
+    uint32_t pos;                 /* in the chain */
+    uint32_t node_index;
+    const struct rn_job_node *node;
+    const struct rn_operator_def *def;
+    void *state;
+    bool opened;
+    _Atomic uint64_t rows_in, rows_out;
+    int64_t watermark;
+    char error[512];
+    /* source watermark generation */
+    int wm_column;
+    int64_t max_ts;
+};
+
+struct out_edge {
+    enum rn_partition part;
+    uint32_t n_targets;
+    struct rn_channel **targets;
+    rn_expr *key;                 /* hash edges */
+    uint32_t max_parallelism;
+    uint32_t rr;
+    uint64_t *hashes;             /* scratch, RN_BATCH_ROWS or more */
+    uint32_t **sel, *sel_n, sel_cap;
+};
+
+struct in_chan {
+    struct rn_channel *ch;
+    uint32_t port;
+    int64_t watermark;
+    bool eoi;
+};
+
+struct task {
+    struct rn_runner *run;
+    uint32_t chain, subtask, parallelism;
+    uint32_t n_ops;
+    struct rn_op_ctx *ops;
+    uint32_t n_in, n_eoi;
+    struct in_chan *ins;
+    uint32_t n_out;
+    struct out_edge *outs;
+    struct rn_mailbox mb;
+    pthread_t thread;
+    bool started;
+    int64_t watermark;
+    int failed_pos;               /* the operator whose callback failed first, or -1 */
+};
+
+struct chain {
+    uint32_t n_nodes;
+    uint32_t *nodes;              /* node indexes, upstream first */
+    uint32_t parallelism;
+    struct task *tasks;
+};
+
+struct rn_runner {
+    const struct rn_job *job;
+    struct rn_run_options opts;
+    uint32_t n_chains;
+    struct chain *chains;
+    uint32_t *chain_of, *pos_of; /* per node */
+    uint32_t n_channels, cap_channels;
+    struct rn_channel **channels;
+    _Atomic bool cancelled;
+    _Atomic int state;
+    pthread_mutex_t mu;           /* guards error, done, state changes */
+    pthread_cond_t done_cv;
+    uint32_t running;             /* tasks not finished */
+    char error[1024];
+    pthread_mutex_t stdout_mu;
+    struct timespec start, end;
+    bool ended;
+};
+
+/* ---- small helpers ---- */
+
+static double since(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
+}
+
+static FILE *logf_of(const struct rn_runner *r) { return r->opts.log ? r->opts.log : stderr; }
+
+/* Records the job's failure (the first one wins) and cancels everything. */
+static void fail_job(struct rn_runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cancel_all(struct rn_runner *r);
+
+static void fail_job(struct rn_runner *r, const char *fmt, ...)
+{
+    pthread_mutex_lock(&r->mu);
+    bool first = atomic_load(&r->state) != RN_RUN_FAILED;
+    if (first) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->error, sizeof r->error, fmt, ap);
+        va_end(ap);
+        atomic_store(&r->state, RN_RUN_FAILED);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (first) cancel_all(r);
+}
+
+static void cancel_all(struct rn_runner *r)
+{
+    atomic_store(&r->cancelled, true);
+    for (uint32_t i = 0; i < r->n_channels; i++) r->channels[i]->ops->close(r->channels[i]);
+    for (uint32_t c = 0; c < r->n_chains; c++)
+        for (uint32_t s = 0; s < r->chains[c].parallelism && r->chains[c].tasks; s++)
+            rn_mailbox_close(&r->chains[c].tasks[s].mb);
+}
+
+/* ---- the operator context API ---- */
+
+const char *rn_op_node_id(const struct rn_op_ctx *ctx) { return ctx->node->id; }
+uint32_t rn_op_subtask(const struct rn_op_ctx *ctx) { return ctx->task->subtask; }
+uint32_t rn_op_parallelism(const struct rn_op_ctx *ctx) { return ctx->task->parallelism; }
+uint32_t rn_op_max_parallelism(const struct rn_op_ctx *ctx) { return ctx->task->run->job->max_parallelism; }
+const rn_value *rn_op_options(const struct rn_op_ctx *ctx) { return ctx->node->options; }
+const rn_schema *rn_op_output_schema(const struct rn_op_ctx *ctx) { return ctx->node->output; }
+const rn_schema *rn_op_input_schema(const struct rn_op_ctx *ctx, uint32_t i)
+{
+    const struct rn_job *job = ctx->task->run->job;
+    return i < ctx->node->n_inputs ? job->nodes[ctx->node->inputs[i]].output : NULL;
+}
+bool rn_op_cancelled(const struct rn_op_ctx *ctx) { return atomic_load(&ctx->task->run->cancelled); }
+int64_t rn_op_watermark(const struct rn_op_ctx *ctx) { return ctx->watermark; }
+
+void rn_op_error(struct rn_op_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    va_end(ap);
+}
+
+void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(logf_of(ctx->task->run), "runnel: %s[%u/%u]: %s\n", ctx->node->id, ctx->task->subtask + 1,
+            ctx->task->parallelism, msg);
+}
+
+void rn_op_stdout_lock(struct rn_op_ctx *ctx) { pthread_mutex_lock(&ctx->task->run->stdout_mu); }
+void rn_op_stdout_unlock(struct rn_op_ctx *ctx) { pthread_mutex_unlock(&ctx->task->run->stdout_mu); }
+
+int rn_op_compile(struct rn_op_ctx *ctx, const char *name, const rn_schema *s, rn_expr **out)
+{
+    const char *src = rn_opt_string(ctx->node->options, name);
+    struct rn_error err;
+    if (!src) {
+        rn_op_error(ctx, "option '%s' is missing", name);
+        return RN_EINVAL;
+    }
+    int rc = rn_expr_compile(src, s, out, &err);
+    if (rc) rn_op_error(ctx, "option '%s': %s", name, err.msg);
+    return rc;
+}
+
+/* ---- routing ---- */
+
+static int route(struct task *t, struct rn_batch *b);
+static int deliver_watermark(struct task *t, uint32_t from_pos, int64_t wm);
+
+/* Records which operator failed first in this task. */
+static int op_failed(struct task *t, uint32_t pos, int rc)
+{
+    if (rc < 0 && rc != RN_ECANCELED && t->failed_pos < 0) t->failed_pos = (int)pos;
+    return rc;
+}
+
+static void update_source_watermark(struct rn_op_ctx *ctx, const struct rn_batch *b)
+{
+    const struct rn_column *c = &b->cols[ctx->wm_column];
+    const int64_t *v = c->values;
+    int64_t mx = ctx->max_ts;
+    for (uint32_t i = 0; i < b->n_rows; i++)
+        if (!rn_column_is_null(c, i) && v[i] > mx) mx = v[i];
+    ctx->max_ts = mx;
+}
+
+int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b)
+{
+    struct task *t = ctx->task;
+    if (!b) return RN_EINVAL;
+    if (b->n_rows == 0) {
+        rn_batch_unref(b);
+        return 0;
+    }
+    atomic_fetch_add_explicit(&ctx->rows_out, b->n_rows, memory_order_relaxed);
+    bool gen_wm = ctx->wm_column >= 0;
+    if (gen_wm) update_source_watermark(ctx, b);
+    int rc;
+    if (ctx->pos + 1 < t->n_ops) {
+        struct rn_op_ctx *next = &t->ops[ctx->pos + 1];
+        atomic_fetch_add_explicit(&next->rows_in, b->n_rows, memory_order_relaxed);
+        rc = op_failed(t, next->pos, next->def->process(next->state, next, 0, b));
+        rn_batch_unref(b);
+    } else {
+        rc = route(t, b);
+    }
+    if (rc == 0 && gen_wm && ctx->max_ts != INT64_MIN) {
+        const struct rn_watermark_spec *w = ctx->node->watermark;
+        int64_t wm = ctx->max_ts - w->max_out_of_orderness - 1;
+        if (wm > t->watermark) rc = deliver_watermark(t, ctx->pos + 1, wm);
+    }
+    return rc;
+}
+
+static int send_el(struct rn_channel *ch, struct rn_element *el) { return ch->ops->send(ch, el); }
+
+static int ensure_sel(struct out_edge *e, uint32_t n)
+{
+    if (n <= e->sel_cap) return 0;
+    uint64_t *h = realloc(e->hashes, n * sizeof *h);
+    if (!h) return RN_ENOMEM;
+    e->hashes = h;
+    for (uint32_t k = 0; k < e->n_targets; k++) {
+        uint32_t *s = realloc(e->sel[k], n * sizeof *s);
+        if (!s) return RN_ENOMEM;
+        e->sel[k] = s;
+    }
+    e->sel_cap = n;
+    return 0;
+}
+
+static int route_hash(struct task *t, struct out_edge *e, struct rn_batch *b)
+{
+    struct rn_column key;
+    struct rn_error err;
+    int rc = ensure_sel(e, b->n_rows);
+    if (rc) return rc;
+    if ((rc = rn_expr_eval(e->key, b, &key, &err))) {
+        fail_job(t->run, "key_by of the edge out of '%s'[%u/%u]: %s", t->ops[t->n_ops - 1].node->id, t->subtask + 1,
+                 t->parallelism, err.msg);
+        return rc;
+    }
+    rn_hash_column(&key, b->n_rows, e->hashes, 0);
+    rn_column_release(&key);
+    memset(e->sel_n, 0, e->n_targets * sizeof *e->sel_n);
+    for (uint32_t i = 0; i < b->n_rows; i++) {
+        uint32_t k = rn_key_group_subtask(rn_key_group(e->hashes[i], e->max_parallelism), e->max_parallelism, e->n_targets);
+        e->sel[k][e->sel_n[k]++] = i;
+    }
+    for (uint32_t k = 0; k < e->n_targets && rc == 0; k++) {
+        if (!e->sel_n[k]) continue;
+        struct rn_batch *part = rn_batch_select(b, e->sel[k], e->sel_n[k]);
+        if (!part) return RN_ENOMEM;
+        struct rn_element el = {RN_EL_BATCH, part, 0};
+        rc = send_el(e->targets[k], &el);
+    }
+    return rc;
+}
+
+/* Sends b (whose reference is taken over) along every out edge of the task. */
+static int route(struct task *t, struct rn_batch *b)
+{
+    int rc = 0;
+    for (uint32_t o = 0; o < t->n_out && rc == 0; o++) {
+        struct out_edge *e = &t->outs[o];
+        switch (e->part) {
+        case RN_PART_HASH:
+            rc = route_hash(t, e, b);
+            break;
+        case RN_PART_BROADCAST:
+            for (uint32_t k = 0; k < e->n_targets && rc == 0; k++) {
+                struct rn_element el = {RN_EL_BATCH, rn_batch_ref(b), 0};
+                rc = send_el(e->targets[k], &el);
+            }
+            break;
+        default: {   /* forward has one target; rebalance goes round robin */
+            struct rn_element el = {RN_EL_BATCH, rn_batch_ref(b), 0};
+            rc = send_el(e->targets[e->rr++ % e->n_targets], &el);
+        }
+        }
+    }
+    rn_batch_unref(b);
+    return rc;
+}
+
+static int broadcast_el(struct task *t, enum rn_el_kind kind, int64_t wm)
+{
+    int rc = 0;
+    for (uint32_t o = 0; o < t->n_out; o++)
+        for (uint32_t k = 0; k < t->outs[o].n_targets; k++) {
+            struct rn_element el = {kind, NULL, wm};
+            int r = send_el(t->outs[o].targets[k], &el);
+            if (r && !rc) rc = r;
+        }
+    return rc;
+}
+
+/* The task's watermark advanced to wm: operators from_pos on see it in order, then downstream. */
+static int deliver_watermark(struct task *t, uint32_t from_pos, int64_t wm)
+{
+    t->watermark = wm;
+    for (uint32_t p = from_pos; p < t->n_ops; p++) {
+        struct rn_op_ctx *ctx = &t->ops[p];
+        ctx->watermark = wm;
+        if (ctx->def->on_watermark) {
+            int rc = op_failed(t, p, ctx->def->on_watermark(ctx->state, ctx, wm));
+            if (rc) return rc;
+        }
+    }
+    return broadcast_el(t, RN_EL_WATERMARK, wm);
+}
+
+/* ---- the task loop ---- */
+
+static void task_fail(struct task *t, uint32_t pos, int rc)
+{
+    struct rn_op_ctx *ctx = &t->ops[t->failed_pos >= 0 ? (uint32_t)t->failed_pos : pos];
+    fail_job(t->run, "operator '%s' (%s, subtask %u of %u) failed: %s", ctx->node->id, ctx->def->name, t->subtask + 1,
+             t->parallelism, ctx->error[0] ? ctx->error : rn_strerror(rc));
+}
+
+static int end_of_input(struct task *t)
+{
+    int rc = 0;
+    if (t->watermark < INT64_MAX) rc = deliver_watermark(t, 0, INT64_MAX);
+    for (uint32_t p = 0; p < t->n_ops && rc == 0; p++) {
+        struct rn_op_ctx *ctx = &t->ops[p];
+        if (ctx->def->finish) rc = op_failed(t, p, ctx->def->finish(ctx->state, ctx));
+    }
+    if (rc == 0) rc = broadcast_el(t, RN_EL_EOI, 0);
+    return rc;
+}
+
+static int64_t min_input_watermark(const struct task *t)
+{
+    int64_t m = INT64_MAX;
+    for (uint32_t i = 0; i < t->n_in; i++)
+        if (t->ins[i].watermark < m) m = t->ins[i].watermark;
+    return m;
+}
+
+static int handle(struct task *t, struct in_chan *in, struct rn_element *el)
+{
+    struct rn_op_ctx *head = &t->ops[0];
+    int rc = 0;
+    switch (el->kind) {
+    case RN_EL_BATCH:
+        atomic_fetch_add_explicit(&head->rows_in, el->batch->n_rows, memory_order_relaxed);
+        rc = op_failed(t, 0, head->def->process(head->state, head, in->port, el->batch));
+        rn_batch_unref(el->batch);
+        break;
+    case RN_EL_WATERMARK:
+    case RN_EL_EOI:
+        if (el->kind == RN_EL_EOI) {
+            in->eoi = true;
+            t->n_eoi++;
+            in->watermark = INT64_MAX;
+        } else if (el->watermark > in->watermark) {
+            in->watermark = el->watermark;
+        }
+        int64_t wm = min_input_watermark(t);
+        /* the final watermark is sent by end_of_input, after the last input ended */
+        if (wm > t->watermark && wm < INT64_MAX) rc = deliver_watermark(t, 0, wm);
+        break;
+    }
+    return rc;
+}
+
+static int run_source(struct task *t)
+{
+    struct rn_op_ctx *src = &t->ops[0];
+    for (;;) {
+        if (atomic_load(&t->run->cancelled)) return RN_ECANCELED;
+        int rc = op_failed(t, 0, src->def->poll(src->state, src));
+        if (rc == RN_EEND) return end_of_input(t);
+        if (rc == RN_EAGAIN) {
+            usleep(1000);
+            continue;
+        }
+        if (rc) return rc;
+    }
+}
+
+static int run_inputs(struct task *t)
+{
+    for (;;) {
+        uint64_t seq = rn_mailbox_seq(&t->mb);
+        bool got = false;
+        for (uint32_t i = 0; i < t->n_in; i++) {
+            struct in_chan *in = &t->ins[i];
+            struct rn_element el;
+            /* a few elements per input per round, so one busy input cannot starve the others */
+            for (int k = 0; k < 4 && !in->eoi && in->ch->ops->try_recv(in->ch, &el); k++) {
+                got = true;
+                int rc = handle(t, in, &el);
+                if (rc) return rc;
+            }
+        }
+        if (t->n_eoi == t->n_in) return end_of_input(t);
+        if (atomic_load(&t->run->cancelled)) return RN_ECANCELED;
+        if (!got) rn_mailbox_wait(&t->mb, seq);
+    }
+}
+
+static void task_done(struct rn_runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    if (--r->running == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &r->end);
+        r->ended = true;
+        int s = atomic_load(&r->state);
+        if (s == RN_RUN_RUNNING) atomic_store(&r->state, atomic_load(&r->cancelled) ? RN_RUN_CANCELLED : RN_RUN_FINISHED);
+        pthread_cond_broadcast(&r->done_cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *task_main(void *arg)
+{
+    struct task *t = arg;
+    int rc = 0;
+    uint32_t p = 0;
+    for (; p < t->n_ops; p++) {
+        struct rn_op_ctx *ctx = &t->ops[p];
+        rc = ctx->def->open(ctx, &ctx->state);
+        if (rc) break;
+        ctx->opened = true;
+    }
+    if (rc) {
+        t->failed_pos = (int)p;
+        task_fail(t, p, rc);
+    } else {
+        rc = t->n_in == 0 ? run_source(t) : run_inputs(t);
+        if (rc && rc != RN_ECANCELED) task_fail(t, 0, rc);
+        else if (rc == RN_ECANCELED && t->failed_pos >= 0 && !atomic_load(&t->run->cancelled)) task_fail(t, 0, rc);
+    }
+    for (uint32_t q = t->n_ops; q-- > 0;)
+        if (t->ops[q].opened) t->ops[q].def->close(t->ops[q].state, &t->ops[q]);
+    rn_pool_trim();
+    task_done(t->run);
+    return NULL;
+}
+
+/* ---- building the execution graph ---- */
+
+static struct rn_channel *new_channel(struct rn_runner *r, struct rn_mailbox *consumer)
+{
+    if (r->n_channels == r->cap_channels) {
+        uint32_t cap = r->cap_channels ? r->cap_channels * 2 : 16;
+        struct rn_channel **c = realloc(r->channels, cap * sizeof *c);
+        if (!c) return NULL;
+        r->channels = c;
+        r->cap_channels = cap;
+    }
+    struct rn_channel *ch = rn_local_channel_create(r->opts.channel_capacity, consumer);
+    if (ch) r->channels[r->n_channels++] = ch;
+    return ch;
+}
+
+static bool chainable(const struct rn_job *job, uint32_t n, const uint32_t *consumers)
+{
+    const struct rn_job_node *node = &job->nodes[n];
+    if (node->n_inputs != 1 || node->partition != RN_PART_FORWARD) return false;
+    const struct rn_job_node *in = &job->nodes[node->inputs[0]];
+    return in->parallelism == node->parallelism && consumers[node->inputs[0]] == 1;
+}
+
+static enum rn_partition edge_partition(const struct rn_job *job, const struct rn_job_node *n, uint32_t producer)
+{
+    if (n->partition == RN_PART_FORWARD && job->nodes[producer].parallelism != n->parallelism) return RN_PART_REBALANCE;
+    return n->partition;
+}
+
+static int add_in(struct task *t, struct rn_channel *ch, uint32_t port)
+{
+    struct in_chan *ins = realloc(t->ins, (t->n_in + 1) * sizeof *ins);
+    if (!ins) return RN_ENOMEM;
+    t->ins = ins;
+    t->ins[t->n_in++] = (struct in_chan){ch, port, INT64_MIN, false};
+    return 0;
+}
+
+/* Connects every producer subtask of chain pc to every consumer subtask of chain cc for the
+ * input port `port` of cc's head. */
+static int connect(struct rn_runner *r, uint32_t pc, uint32_t cc, uint32_t port, enum rn_partition part,
+                   const char *key_by, struct rn_error *err)
+{
+    struct chain *P = &r->chains[pc], *C = &r->chains[cc];
+    const rn_schema *schema = r->job->nodes[P->nodes[P->n_nodes - 1]].output;
+    for (uint32_t i = 0; i < P->parallelism; i++) {
+        struct task *t = &P->tasks[i];
+        struct out_edge *outs = realloc(t->outs, (t->n_out + 1) * sizeof *outs);
+        if (!outs) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+        t->outs = outs;
+        struct out_edge *e = &t->outs[t->n_out++];
+        memset(e, 0, sizeof *e);
+        e->part = part;
+        e->max_parallelism = r->job->max_parallelism;
+        e->rr = i;   /* spread the round robin starting points */
+        e->n_targets = part == RN_PART_FORWARD ? 1 : C->parallelism;
+        e->targets = calloc(e->n_targets, sizeof *e->targets);
+        if (!e->targets) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+        for (uint32_t k = 0; k < e->n_targets; k++) {
+            struct task *ct = &C->tasks[part == RN_PART_FORWARD ? i : k];
+            struct rn_channel *ch = new_channel(r, &ct->mb);
+            if (!ch || add_in(ct, ch, port)) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+            e->targets[k] = ch;
+        }
+        if (part == RN_PART_HASH) {
+            e->sel = calloc(e->n_targets, sizeof *e->sel);
+            e->sel_n = calloc(e->n_targets, sizeof *e->sel_n);
+            if (!e->sel || !e->sel_n) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+            int rc = rn_expr_compile(key_by, schema, &e->key, err);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_options *opts, struct rn_error *err)
+{
+    rn_runner *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->job = job;
+    if (opts) r->opts = *opts;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->done_cv, NULL);
+    pthread_mutex_init(&r->stdout_mu, NULL);
+    atomic_init(&r->state, RN_RUN_CREATED);
+    uint32_t n = job->n_nodes;
+    uint32_t *consumers = calloc(n, sizeof *consumers);
+    r->chain_of = calloc(n, sizeof *r->chain_of);
+    r->pos_of = calloc(n, sizeof *r->pos_of);
+    r->chains = calloc(n, sizeof *r->chains);
+    if (!consumers || !r->chain_of || !r->pos_of || !r->chains) goto oom;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < job->nodes[i].n_inputs; k++) consumers[job->nodes[i].inputs[k]]++;
+    /* chains, in topological order */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c;
+        if (chainable(job, i, consumers)) {
+            c = r->chain_of[job->nodes[i].inputs[0]];
+        } else {
+            c = r->n_chains++;
+            r->chains[c].parallelism = job->nodes[i].parallelism;
+            r->chains[c].nodes = calloc(n, sizeof *r->chains[c].nodes);
+            if (!r->chains[c].nodes) goto oom;
+        }
+        r->chain_of[i] = c;
+        r->pos_of[i] = r->chains[c].n_nodes;
+        r->chains[c].nodes[r->chains[c].n_nodes++] = i;
+    }
+    /* tasks */
+    for (uint32_t c = 0; c < r->n_chains; c++) {
+        struct chain *ch = &r->chains[c];
+        ch->tasks = calloc(ch->parallelism, sizeof *ch->tasks);
+        if (!ch->tasks) goto oom;
+        for (uint32_t s = 0; s < ch->parallelism; s++) {
+            struct task *t = &ch->tasks[s];
+            t->run = r;
+            t->chain = c;
+            t->subtask = s;
+            t->parallelism = ch->parallelism;
+            t->n_ops = ch->n_nodes;
+            t->watermark = INT64_MIN;
+            t->failed_pos = -1;
+            rn_mailbox_init(&t->mb);
+            t->ops = calloc(t->n_ops, sizeof *t->ops);
+            if (!t->ops) goto oom;
+            for (uint32_t p = 0; p < t->n_ops; p++) {
+                struct rn_op_ctx *ctx = &t->ops[p];
+                ctx->task = t;
+                ctx->pos = p;
+                ctx->node_index = ch->nodes[p];
+                ctx->node = &job->nodes[ch->nodes[p]];
+                ctx->def = ctx->node->def;
+                ctx->watermark = INT64_MIN;
+                ctx->max_ts = INT64_MIN;
+                ctx->wm_column = -1;
+                if (p == 0 && ctx->node->watermark && ctx->node->output)
+                    ctx->wm_column = rn_schema_find(ctx->node->output, ctx->node->watermark->column);
+            }
+        }
+    }
+    /* edges between chains */
+    for (uint32_t i = 0; i < n; i++) {
+        const struct rn_job_node *node = &job->nodes[i];
+        if (r->pos_of[i] != 0) continue;
+        for (uint32_t k = 0; k < node->n_inputs; k++) {
+            uint32_t prod = node->inputs[k];
+            if (connect(r, r->chain_of[prod], r->chain_of[i], k, edge_partition(job, node, prod), node->key_by, err)) {
+                free(consumers);
+                rn_runner_destroy(r);
+                return NULL;
+            }
+        }
+    }
+    free(consumers);
+    return r;
+oom:
+    free(consumers);
+    rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory building the execution graph");
+    rn_runner_destroy(r);
+    return NULL;
+}
+
+int rn_runner_start(rn_runner *r, struct rn_error *err)
+{
+    atomic_store(&r->state, RN_RUN_RUNNING);
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    pthread_mutex_lock(&r->mu);
+    for (uint32_t c = 0; c < r->n_chains; c++) r->running += r->chains[c].parallelism;
+    pthread_mutex_unlock(&r->mu);
+    for (uint32_t c = 0; c < r->n_chains; c++)
+        for (uint32_t s = 0; s < r->chains[c].parallelism; s++) {
+            struct task *t = &r->chains[c].tasks[s];
+            if (pthread_create(&t->thread, NULL, task_main, t)) {
+                /* the tasks never started do not count */
+                pthread_mutex_lock(&r->mu);
+                uint32_t missing = 0;
+                for (uint32_t c2 = c; c2 < r->n_chains; c2++) missing += r->chains[c2].parallelism - (c2 == c ? s : 0);
+                r->running -= missing;
+                pthread_mutex_unlock(&r->mu);
+                fail_job(r, "cannot start a thread for task %u", c);
+                if (r->running == 0) task_done(r);
+                return rn_error_set(err, RN_ENOMEM, 0, 0, "cannot start threads");
+            }
+            t->started = true;
+        }
+    return 0;
+}
+
+bool rn_runner_wait(rn_runner *r, int timeout_ms)
+{
+    pthread_mutex_lock(&r->mu);
+    if (timeout_ms < 0) {
+        while (!r->ended) pthread_cond_wait(&r->done_cv, &r->mu);
+    } else if (!r->ended) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        while (!r->ended && pthread_cond_timedwait(&r->done_cv, &r->mu, &ts) == 0) {}
+    }
+    bool ended = r->ended;
+    pthread_mutex_unlock(&r->mu);
+    return ended;
+}
+
+void rn_runner_cancel(rn_runner *r)
+{
+    if (atomic_load(&r->state) == RN_RUN_RUNNING) cancel_all(r);
+}
+
+enum rn_run_state rn_runner_state(const rn_runner *r, const char **error)
+{
+    enum rn_run_state s = (enum rn_run_state)atomic_load(&((rn_runner *)r)->state);
+    if (error) *error = s == RN_RUN_FAILED ? r->error : NULL;
+    return s;
+}
+
+void rn_runner_node_stats(const rn_runner *r, uint32_t node, uint64_t *rows_in, uint64_t *rows_out)
+{
+    *rows_in = *rows_out = 0;
+    const struct chain *ch = &r->chains[r->chain_of[node]];
+    for (uint32_t s = 0; s < ch->parallelism; s++) {
+        struct rn_op_ctx *ctx = &ch->tasks[s].ops[r->pos_of[node]];
+        *rows_in += atomic_load(&ctx->rows_in);
+        *rows_out += atomic_load(&ctx->rows_out);
+    }
+}
+
+double rn_runner_elapsed(const rn_runner *r)
+{
+    struct timespec now;
+    if (r->ended) return since(&r->start, &r->end);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return since(&r->start, &now);
+}
+
+uint32_t rn_runner_n_tasks(const rn_runner *r)
+{
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < r->n_chains; c++) n += r->chains[c].parallelism;
+    return n;
+}
+
+uint32_t rn_runner_n_channels(const rn_runner *r) { return r->n_channels; }
+
+void rn_runner_destroy(rn_runner *r)
+{
+    if (!r) return;
+    if (atomic_load(&r->state) == RN_RUN_RUNNING) cancel_all(r);
+    for (uint32_t c = 0; c < r->n_chains; c++)
+        for (uint32_t s = 0; r->chains[c].tasks && s < r->chains[c].parallelism; s++)
+            if (r->chains[c].tasks[s].started) pthread_join(r->chains[c].tasks[s].thread, NULL);
+    for (uint32_t i = 0; i < r->n_channels; i++) r->channels[i]->ops->destroy(r->channels[i]);
+    free(r->channels);
+    for (uint32_t c = 0; c < r->n_chains; c++) {
+        struct chain *ch = &r->chains[c];
+        for (uint32_t s = 0; ch->tasks && s < ch->parallelism; s++) {
+            struct task *t = &ch->tasks[s];
+            for (uint32_t o = 0; o < t->n_out; o++) {
+                struct out_edge *e = &t->outs[o];
+                for (uint32_t k = 0; e->sel && k < e->n_targets; k++) free(e->sel[k]);
+                free(e->sel);
+                free(e->sel_n);
+                free(e->hashes);
+                free(e->targets);
+                rn_expr_destroy(e->key);
+            }
+            free(t->outs);
+            free(t->ins);
+            free(t->ops);
+            rn_mailbox_destroy(&t->mb);
+        }
+        free(ch->tasks);
+        free(ch->nodes);
+    }
+    free(r->chains);
+    free(r->chain_of);
+    free(r->pos_of);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->done_cv);
+    pthread_mutex_destroy(&r->stdout_mu);
+    free(r);
+}

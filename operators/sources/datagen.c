@@ -1,0 +1,402 @@
+/*
+ * datagen.c — `datagen`: rows of a declared shape, generated in memory. Each field is either an
+ * expression over `seq` (the row number: "seq % 1000", "to_timestamp(1700000000000 + seq)") or a
+ * generator map {type, kind: sequence | random, ...}. Every value is a pure function of (seed,
+ * field, seq), so the output is the same whatever the parallelism and batch boundaries. Subtask
+ * r of P generates seq = r, r + P, r + 2P, ... (the bench-workloads convention).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "builtin.h"
+#include "runnel/hash.h"
+
+static const struct rn_option options[] = {
+    {"fields", RN_OPT_MAP, NULL, "column -> expression over seq, or {type, kind: sequence|random, ...}"},
+    {"rows", RN_OPT_INT, "0", "total rows over all subtasks; 0 = unbounded"},
+    {"rate_limit", RN_OPT_INT, "0", "rows per second over all subtasks; 0 = as fast as possible"},
+    {"seed", RN_OPT_INT, "0", "seed of the random generators"},
+    {NULL, 0, NULL, NULL},
+};
+
+enum kind { K_EXPR, K_SEQUENCE, K_RANDOM };
+
+struct field {
+    const char *name;
+    enum kind kind;
+    struct rn_type type;
+    int expr_col;               /* K_EXPR: column of the projection */
+    int64_t start, step;        /* sequence */
+    double dmin, dmax;          /* random numbers */
+    int64_t imin, imax;
+    double skew;                /* zipf exponent for random ints and value lists; 0 = uniform */
+    uint32_t min_len, max_len;  /* random strings */
+    const rn_value *values;     /* random choice among these strings */
+    double null_rate;
+    uint64_t salt;
+};
+
+struct gen {
+    uint32_t n;
+    struct field *f;
+    rn_schema *out;
+    rn_schema *seq_schema;
+    rn_projection *proj;        /* the expression fields, over (seq) */
+};
+
+static void gen_free(struct gen *g)
+{
+    if (!g) return;
+    free(g->f);
+    rn_schema_unref(g->out);
+    rn_schema_unref(g->seq_schema);
+    rn_projection_destroy(g->proj);
+    free(g);
+}
+
+#define FAIL(at, ...) (*where = (at), rn_error_set(err, RN_EINVAL, rn_value_line(at), rn_value_column(at), __VA_ARGS__), (void)0)
+
+static bool get_int(const rn_value *m, const char *k, int64_t *out, struct rn_error *err, const rn_value **where)
+{
+    const rn_value *v = rn_value_get(m, k);
+    if (!v) return true;
+    *where = v;
+    if (rn_value_int(v, out, err) == 0) return true;
+    int64_t ts;
+    const char *t = rn_value_text(v);
+    if (t && rn_timestamp_parse(t, strlen(t), &ts) == 0) {   /* timestamps may be written as ISO text */
+        *out = ts;
+        return true;
+    }
+    return false;
+}
+
+static bool get_double(const rn_value *m, const char *k, double *out, struct rn_error *err, const rn_value **where)
+{
+    const rn_value *v = rn_value_get(m, k);
+    if (v) *where = v;
+    return !v || rn_value_double(v, out, err) == 0;
+}
+
+/* Reads the fields map into a generator; err positions point into the job file. */
+/* Reads the fields map; on failure *where is the value the error is about. */
+static struct gen *gen_build(const rn_value *fields, struct rn_error *err, const rn_value **where)
+{
+    *where = fields;
+    static const char *const keys[] = {"type", "kind", "start", "step", "min", "max", "length", "min_length",
+                                       "max_length", "values", "skew", "null_rate", NULL};
+    struct gen *g = calloc(1, sizeof *g);
+    size_t n = rn_value_len(fields);
+    if (!g || !(g->f = calloc(n ? n : 1, sizeof *g->f)) || !(g->out = rn_schema_create()) ||
+        !(g->seq_schema = rn_schema_parse("seq:int64 not null", err))) {
+        gen_free(g);
+        rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    g->n = (uint32_t)n;
+    const char **names = calloc(n ? n : 1, sizeof *names), **exprs = calloc(n ? n : 1, sizeof *exprs);
+    uint32_t n_expr = 0;
+    if (!names || !exprs) goto fail;
+    if (n == 0) {
+        FAIL(fields, "fields must declare at least one column");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct field *f = &g->f[i];
+        const rn_value *spec = rn_value_at(fields, i);
+        f->name = rn_value_key(fields, i);
+        f->salt = rn_hash_bytes(f->name, strlen(f->name));
+        if (rn_value_kind(spec) == RN_VALUE_SCALAR) {
+            f->kind = K_EXPR;
+            f->expr_col = (int)n_expr;
+            names[n_expr] = f->name;
+            exprs[n_expr++] = rn_value_text(spec);
+            continue;
+        }
+        if (rn_value_kind(spec) != RN_VALUE_MAP) {
+            FAIL(spec, "field '%s': expected an expression over seq, or a map {type, kind, ...}", f->name);
+            goto fail;
+        }
+        for (size_t k = 0; k < rn_value_len(spec); k++) {
+            const char *key = rn_value_key(spec, k);
+            const char *const *w = keys;
+            while (*w && strcmp(*w, key)) w++;
+            if (!*w) {
+                FAIL(rn_value_at(spec, k), "field '%s': unknown setting '%s' (settings: type, kind, start, step, min, max, "
+                                           "length, min_length, max_length, values, skew, null_rate)", f->name, key);
+                goto fail;
+            }
+        }
+        const char *type = rn_value_text(rn_value_get(spec, "type"));
+        if (!type || rn_type_parse(type, strlen(type), &f->type) || f->type.id == RN_T_VECTOR) {
+            FAIL(rn_value_get(spec, "type") ? rn_value_get(spec, "type") : spec,
+                 "field '%s': type must be bool, int64, double, string or timestamp", f->name);
+            goto fail;
+        }
+        const char *kind = rn_value_text(rn_value_get(spec, "kind"));
+        f->kind = !kind || !strcmp(kind, "random") ? K_RANDOM : !strcmp(kind, "sequence") ? K_SEQUENCE : K_EXPR;
+        if (f->kind == K_EXPR) {
+            FAIL(rn_value_get(spec, "kind"), "field '%s': kind must be sequence or random", f->name);
+            goto fail;
+        }
+        f->step = 1;
+        f->imax = 100;
+        f->dmax = 1;
+        f->min_len = f->max_len = 10;
+        int64_t len = -1, minl = -1, maxl = -1;
+        if (!get_int(spec, "start", &f->start, err, where) || !get_int(spec, "step", &f->step, err, where) ||
+            !get_int(spec, "length", &len, err, where) || !get_int(spec, "min_length", &minl, err, where) ||
+            !get_int(spec, "max_length", &maxl, err, where) || !get_double(spec, "skew", &f->skew, err, where) ||
+            !get_double(spec, "null_rate", &f->null_rate, err, where))
+            goto fail;
+        if (f->type.id == RN_T_DOUBLE) {
+            if (!get_double(spec, "min", &f->dmin, err, where) || !get_double(spec, "max", &f->dmax, err, where)) goto fail;
+        } else if (!get_int(spec, "min", &f->imin, err, where) || !get_int(spec, "max", &f->imax, err, where)) {
+            goto fail;
+        }
+        if (len >= 0) f->min_len = f->max_len = (uint32_t)len;
+        if (minl >= 0) f->min_len = (uint32_t)minl;
+        if (maxl >= 0) f->max_len = (uint32_t)maxl;
+        f->values = rn_value_get(spec, "values");
+        if (f->values && (rn_value_kind(f->values) != RN_VALUE_LIST || !rn_value_len(f->values) || f->type.id != RN_T_STRING)) {
+            FAIL(f->values, "field '%s': values must be a non-empty list (string fields)", f->name);
+            goto fail;
+        }
+        if (f->imin > f->imax || f->dmin > f->dmax || f->min_len > f->max_len || f->max_len > 1u << 20 ||
+            f->skew < 0 || f->null_rate < 0 || f->null_rate > 1) {
+            FAIL(spec, "field '%s': needs min <= max, min_length <= max_length <= 1048576, skew >= 0, 0 <= null_rate <= 1",
+                 f->name);
+            goto fail;
+        }
+        if (f->kind == K_SEQUENCE && f->type.id != RN_T_INT64 && f->type.id != RN_T_TIMESTAMP && f->type.id != RN_T_DOUBLE) {
+            FAIL(spec, "field '%s': a sequence is int64, double or timestamp", f->name);
+            goto fail;
+        }
+    }
+    if (n_expr && rn_projection_compile(names, exprs, n_expr, g->seq_schema, &g->proj, err)) goto fail;
+    for (uint32_t i = 0; i < n; i++) {
+        struct field *f = &g->f[i];
+        bool nullable = f->null_rate > 0;
+        if (f->kind == K_EXPR) {
+            const struct rn_field *pf = rn_schema_field(rn_projection_schema(g->proj), (size_t)f->expr_col);
+            f->type = pf->type;
+            nullable = pf->nullable;
+        }
+        rn_schema_add(g->out, f->name, f->type, nullable);
+    }
+    free(names);
+    free(exprs);
+    return g;
+fail:
+    free(names);
+    free(exprs);
+    gen_free(g);
+    return NULL;
+}
+
+static int plan(struct rn_plan_ctx *ctx)
+{
+    struct rn_error err;
+    const rn_value *o = rn_plan_options(ctx), *where;
+    if (rn_opt_int(o, "rows") < 0) return rn_plan_error(ctx, rn_opt_value(o, "rows"), "rows must be >= 0");
+    if (rn_opt_int(o, "rate_limit") < 0) return rn_plan_error(ctx, rn_opt_value(o, "rate_limit"), "rate_limit must be >= 0");
+    const rn_value *fields = rn_opt_value(o, "fields");
+    /* expression fields first, so that their errors point into the expression */
+    rn_schema *seq = rn_schema_parse("seq:int64 not null", NULL);
+    for (size_t i = 0; seq && i < rn_value_len(fields); i++) {
+        const rn_value *v = rn_value_at(fields, i);
+        char what[96];
+        rn_expr *e = NULL;
+        if (rn_value_kind(v) != RN_VALUE_SCALAR) continue;
+        snprintf(what, sizeof what, "field '%s'", rn_value_key(fields, i));
+        int rc = rn_plan_compile_value(ctx, v, what, seq, &e);
+        rn_expr_destroy(e);
+        if (rc) {
+            rn_schema_unref(seq);
+            return rc;
+        }
+    }
+    rn_schema_unref(seq);
+    struct gen *g = gen_build(fields, &err, &where);
+    if (!g) return rn_plan_error(ctx, where, "%s", err.msg);
+    rn_plan_set_output(ctx, g->out);
+    gen_free(g);
+    return 0;
+}
+
+struct state {
+    struct gen *g;
+    uint64_t next;        /* next seq */
+    uint64_t end;         /* one past the last seq (UINT64_MAX unbounded) */
+    uint64_t seed;
+    uint32_t step;        /* parallelism */
+    uint64_t rate, produced;
+    struct timespec start;
+    rn_buf *letters;      /* a pool of random letters for random strings */
+};
+
+static int open_(struct rn_op_ctx *ctx, void **state)
+{
+    struct state *s = calloc(1, sizeof *s);
+    if (!s) return RN_ENOMEM;
+    *state = s;
+    const rn_value *o = rn_op_options(ctx);
+    struct rn_error err;
+    const rn_value *where;
+    if (!(s->g = gen_build(rn_opt_value(o, "fields"), &err, &where))) {
+        rn_op_error(ctx, "%s", err.msg);
+        return RN_EINVAL;
+    }
+    int64_t rows = rn_opt_int(o, "rows");
+    s->end = rows > 0 ? (uint64_t)rows : UINT64_MAX;
+    s->next = rn_op_subtask(ctx);
+    s->step = rn_op_parallelism(ctx);
+    s->seed = (uint64_t)rn_opt_int(o, "seed");
+    s->rate = (uint64_t)rn_opt_int(o, "rate_limit");
+    clock_gettime(CLOCK_MONOTONIC, &s->start);
+    /* 64 KiB of letters; random strings are views at random offsets (zero copy) */
+    if (!(s->letters = rn_buf_alloc(1 << 16))) return RN_ENOMEM;
+    char *p = rn_buf_data(s->letters);
+    for (uint32_t i = 0; i < 1u << 16; i++) p[i] = (char)('a' + rn_hash_i64((int64_t)(s->seed + i)) % 26);
+    return 0;
+}
+
+static inline double unit(uint64_t h) { return (double)(h >> 11) * 0x1.0p-53; }
+
+/* Zipf-like rank in [0, n) for exponent s by inverting the continuous power law. */
+static uint64_t zipf(uint64_t h, uint64_t n, double s)
+{
+    double u = unit(h), x;
+    if (fabs(s - 1.0) < 1e-9) x = exp(u * log((double)n + 1.0));
+    else x = pow(1.0 + u * (pow((double)n + 1.0, 1.0 - s) - 1.0), 1.0 / (1.0 - s));
+    uint64_t r = (uint64_t)x;
+    return r >= 1 ? (r - 1 < n ? r - 1 : n - 1) : 0;
+}
+
+static int fill_field(struct state *s, const struct field *f, struct rn_column *c, struct rn_batch *b, uint32_t col,
+                      const uint64_t *seqs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t h = rn_hash_mix64(s->seed * 0x9e3779b97f4a7c15ull ^ f->salt ^ rn_hash_i64((int64_t)seqs[i]));
+        if (f->null_rate > 0 && unit(rn_hash_mix64(h ^ 0x55)) < f->null_rate) {
+            if (rn_batch_set_null(b, col, i)) return RN_ENOMEM;
+            continue;
+        }
+        int64_t iv = 0;
+        if (f->kind == K_SEQUENCE) {
+            iv = (int64_t)((uint64_t)f->start + seqs[i] * (uint64_t)f->step);
+            if (f->type.id == RN_T_DOUBLE) ((double *)c->values)[i] = (double)iv;
+            else ((int64_t *)c->values)[i] = iv;
+            continue;
+        }
+        switch (f->type.id) {
+        case RN_T_BOOL: ((uint8_t *)c->values)[i] = h & 1; break;
+        case RN_T_DOUBLE: ((double *)c->values)[i] = f->dmin + unit(h) * (f->dmax - f->dmin); break;
+        case RN_T_INT64:
+        case RN_T_TIMESTAMP: {
+            uint64_t span = (uint64_t)f->imax - (uint64_t)f->imin + 1;
+            uint64_t r = f->skew > 0 ? zipf(h, span ? span : UINT64_MAX, f->skew) : span ? h % span : h;
+            ((int64_t *)c->values)[i] = (int64_t)((uint64_t)f->imin + r);
+            break;
+        }
+        case RN_T_STRING: {
+            struct rn_str v;
+            if (f->values) {
+                size_t k = rn_value_len(f->values);
+                uint64_t r = f->skew > 0 ? zipf(h, k, f->skew) : h % k;
+                const char *t = rn_value_text(rn_value_at(f->values, r));
+                if (rn_batch_set_str(b, col, i, t ? t : "", t ? strlen(t) : 0)) return RN_ENOMEM;
+                continue;
+            }
+            uint32_t len = f->min_len + (uint32_t)((h >> 32) % (f->max_len - f->min_len + 1));
+            if (len <= (1u << 16)) {
+                uint32_t off = (uint32_t)(h % ((1u << 16) - len + 1));
+                v = (struct rn_str){(const char *)rn_buf_data(s->letters) + off, len};
+                ((struct rn_str *)c->values)[i] = v;
+            } else {
+                char *tmp = malloc(len);
+                if (!tmp) return RN_ENOMEM;
+                for (uint32_t k = 0; k < len; k++) tmp[k] = (char)('a' + rn_hash_i64((int64_t)(h + k)) % 26);
+                int rc = rn_batch_set_str(b, col, i, tmp, len);
+                free(tmp);
+                if (rc) return rc;
+            }
+            break;
+        }
+        default: break;
+        }
+    }
+    if (f->type.id == RN_T_STRING && !f->values) return rn_column_add_dep(c, s->letters);
+    return 0;
+}
+
+static int poll_(void *state, struct rn_op_ctx *ctx)
+{
+    struct state *s = state;
+    if (s->next >= s->end) return RN_EEND;
+    uint32_t n = RN_BATCH_ROWS;
+    if (s->rate) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double secs = (double)(now.tv_sec - s->start.tv_sec) + (double)(now.tv_nsec - s->start.tv_nsec) * 1e-9;
+        double allowed = secs * (double)s->rate / s->step - (double)s->produced;
+        if (allowed < 1) return RN_EAGAIN;
+        if (allowed < n) n = (uint32_t)allowed;
+    }
+    uint64_t left = (s->end - s->next + s->step - 1) / s->step;
+    if (left < n) n = (uint32_t)left;
+    struct gen *g = s->g;
+    struct rn_batch *seqb = rn_batch_new(g->seq_schema, n), *out = NULL, *exprs = NULL;
+    if (!seqb) return RN_ENOMEM;
+    uint64_t *seqs = seqb->cols[0].values;
+    for (uint32_t i = 0; i < n; i++) seqs[i] = s->next + (uint64_t)i * s->step;
+    seqb->n_rows = n;
+    struct rn_error err;
+    int rc = 0;
+    if (g->proj && (rc = rn_projection_apply(g->proj, seqb, &exprs, &err))) {
+        rn_op_error(ctx, "%s", err.msg);
+        goto done;
+    }
+    /* the output: expression columns shared from the projection, generated ones filled here */
+    rc = RN_ENOMEM;
+    if (!(out = rn_batch_new(g->out, n))) goto done;
+    for (uint32_t f = 0; f < g->n; f++) {
+        struct rn_column *c = &out->cols[f];
+        if (g->f[f].kind == K_EXPR) {
+            rn_column_release(c);
+            if (rn_column_share(c, &exprs->cols[g->f[f].expr_col])) goto done;
+        } else if ((rc = fill_field(s, &g->f[f], c, out, f, seqs, n))) {
+            goto done;
+        }
+    }
+    out->n_rows = n;
+    s->next += (uint64_t)n * s->step;
+    s->produced += n;
+    rc = rn_op_emit(ctx, out);
+    out = NULL;
+done:
+    rn_batch_unref(out);
+    rn_batch_unref(exprs);
+    rn_batch_unref(seqb);
+    return rc;
+}
+
+static void close_(void *state, struct rn_op_ctx *ctx)
+{
+    (void)ctx;
+    struct state *s = state;
+    if (!s) return;
+    gen_free(s->g);
+    rn_buf_unref(s->letters);
+    free(s);
+}
+
+const struct rn_operator_def rn_op_datagen = {
+    .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def),
+    .name = "datagen", .description = "generates rows from expressions over a row number and random generators",
+    .options = options, .n_inputs_min = 0, .n_inputs_max = 0,
+    .plan = plan, .open = open_, .poll = poll_, .close = close_,
+};

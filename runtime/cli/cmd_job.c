@@ -1,0 +1,205 @@
+/*
+ * cmd_job.c — the job commands: `runnel run job.yaml` (validate, run on this machine's threads,
+ * stop cleanly on Ctrl-C), `runnel validate job.yaml` (every error with file, line, column and
+ * operator id; --explain shows the plan) and `runnel operators [NAME]`.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "runnel/runner.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static struct rn_job *load(const char *path, rn_registry *reg)
+{
+    struct rn_job_errors errs = {0};
+    struct rn_job *job = NULL;
+    if (rn_job_load(path, reg, &job, &errs)) {
+        rn_job_errors_print(&errs, stderr);
+        if (errs.n > 1) fprintf(stderr, "%zu errors\n", errs.n);
+    }
+    rn_job_errors_free(&errs);
+    return job;
+}
+
+static void print_summary(const struct rn_job *job, rn_runner *r, FILE *f)
+{
+    double secs = rn_runner_elapsed(r);
+    fprintf(f, "job '%s': %u tasks, %.3f s\n", job->name, rn_runner_n_tasks(r), secs);
+    for (uint32_t i = 0; i < job->n_nodes; i++) {
+        uint64_t in, out;
+        rn_runner_node_stats(r, i, &in, &out);
+        const struct rn_job_node *n = &job->nodes[i];
+        fprintf(f, "  %-20s %-12s x%-3u", n->id, n->def->name, n->parallelism);
+        if (n->n_inputs) fprintf(f, " in %12llu", (unsigned long long)in);
+        else fprintf(f, "    %12s", "");
+        if (!(n->def->flags & RN_OP_SINK)) fprintf(f, "  out %12llu", (unsigned long long)out);
+        uint64_t rows = n->n_inputs ? in : out;
+        if (secs > 0 && rows) fprintf(f, "  (%.2f M rows/s)", (double)rows / secs / 1e6);
+        fprintf(f, "\n");
+    }
+}
+
+int rn_cli_run(int argc, char **argv)
+{
+    const char *plugin_dir = rn_cli_take_plugin_dir(&argc, argv);
+    static const struct option opts[] = {
+        {"quiet", no_argument, NULL, 'q'}, {"channel-capacity", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+    };
+    bool quiet = false;
+    struct rn_run_options ro = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+        if (c == 'q') quiet = true;
+        else if (c == 'c') ro.channel_capacity = (uint32_t)strtoul(optarg, NULL, 10);
+        else {
+            fprintf(c == 'h' ? stdout : stderr,
+                    "usage: runnel run JOB.yaml [--plugin-dir DIR] [--quiet] [--channel-capacity N]\n"
+                    "Runs the job on this machine (one thread per task) until its sources end, or Ctrl-C.\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "usage: runnel run JOB.yaml [--plugin-dir DIR] [--quiet]\n");
+        return 2;
+    }
+    rn_registry *reg = rn_cli_registry(plugin_dir);
+    if (!reg) return 2;
+    struct rn_job *job = load(argv[optind], reg);
+    if (!job) {
+        rn_registry_destroy(reg);
+        return 2;
+    }
+    struct rn_error err;
+    int rc = 1;
+    rn_runner *r = rn_runner_create(job, &ro, &err);
+    if (!r) {
+        fprintf(stderr, "runnel: %s: %s\n", argv[optind], err.msg);
+        goto out;
+    }
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    signal(SIGPIPE, SIG_IGN);
+    if (rn_runner_start(r, &err)) {
+        fprintf(stderr, "runnel: %s\n", err.msg);
+    } else {
+        bool asked = false;
+        while (!rn_runner_wait(r, 100))
+            if (stop_signal && !asked) {
+                fprintf(stderr, "runnel: %s received, stopping the job\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+                rn_runner_cancel(r);
+                asked = true;
+            }
+        const char *why;
+        switch (rn_runner_state(r, &why)) {
+        case RN_RUN_FINISHED: rc = 0; break;
+        case RN_RUN_CANCELLED:
+            rc = 128 + (stop_signal ? stop_signal : SIGINT);
+            fprintf(stderr, "runnel: job '%s' cancelled\n", job->name);
+            break;
+        default: fprintf(stderr, "runnel: job '%s' failed: %s\n", job->name, why ? why : "unknown error"); break;
+        }
+        if (!quiet) print_summary(job, r, stderr);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+out:
+    rn_runner_destroy(r);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    return rc;
+}
+
+int rn_cli_validate(int argc, char **argv)
+{
+    const char *plugin_dir = rn_cli_take_plugin_dir(&argc, argv);
+    bool explain = false;
+    int files = 0, bad = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--explain")) explain = true;
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: runnel validate JOB.yaml... [--explain] [--plugin-dir DIR]\n"
+                   "Checks job files without running them; --explain prints each operator's output and the tasks.\n");
+            return 0;
+        }
+    }
+    rn_registry *reg = rn_cli_registry(plugin_dir);
+    if (!reg) return 2;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') continue;
+        files++;
+        struct rn_job *job = load(argv[i], reg);
+        if (!job) {
+            bad++;
+            continue;
+        }
+        struct rn_error err;
+        rn_runner *r = rn_runner_create(job, NULL, &err);
+        if (!r) {
+            fprintf(stderr, "%s: %s\n", argv[i], err.msg);
+            bad++;
+        } else {
+            printf("%s: ok (job '%s', %u operators, %u tasks, %u channels)\n", argv[i], job->name, job->n_nodes,
+                   rn_runner_n_tasks(r), rn_runner_n_channels(r));
+        }
+        for (uint32_t n = 0; explain && r && n < job->n_nodes; n++) {
+            const struct rn_job_node *node = &job->nodes[n];
+            char cols[1024];
+            printf("  %s: %s x%u", node->id, node->def->name, node->parallelism);
+            for (uint32_t k = 0; k < node->n_inputs; k++)
+                printf("%s%s", k ? ", " : " <- ", job->nodes[node->inputs[k]].id);
+            if (node->key_by) printf(" (key_by %s)", node->key_by);
+            printf("\n    %s\n", node->output ? rn_schema_describe(node->output, cols, sizeof cols) : "(sink)");
+        }
+        rn_runner_destroy(r);
+        rn_job_free(job);
+    }
+    rn_registry_destroy(reg);
+    if (!files) {
+        fprintf(stderr, "usage: runnel validate JOB.yaml...\n");
+        return 2;
+    }
+    return bad ? 2 : 0;
+}
+
+int rn_cli_operators(int argc, char **argv)
+{
+    const char *plugin_dir = rn_cli_take_plugin_dir(&argc, argv);
+    rn_registry *reg = rn_cli_registry(plugin_dir);
+    if (!reg) return 2;
+    int rc = 0;
+    if (argc > 1) {
+        for (int i = 1; i < argc; i++) {
+            const struct rn_operator_def *d = rn_registry_find(reg, argv[i]);
+            if (!d) {
+                const char *near = rn_registry_closest(reg, argv[i]);
+                fprintf(stderr, "runnel: no operator '%s'%s%s%s\n", argv[i], near ? " (did you mean '" : "",
+                        near ? near : "", near ? "'?)" : "");
+                rc = 2;
+                continue;
+            }
+            rn_operator_describe(d, stdout);
+        }
+    } else {
+        for (size_t i = 0; i < rn_registry_len(reg); i++) {
+            const struct rn_operator_def *d = rn_registry_at(reg, i);
+            const char *origin = rn_registry_origin(reg, i);
+            printf("%-14s %s%s%s%s\n", d->name, d->description ? d->description : "", strcmp(origin, "built-in") ? " [" : "",
+                   strcmp(origin, "built-in") ? origin : "", strcmp(origin, "built-in") ? "]" : "");
+        }
+        printf("\n`runnel operators NAME` shows an operator's options.\n");
+    }
+    rn_registry_destroy(reg);
+    return rc;
+}
