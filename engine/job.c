@@ -393,7 +393,10 @@ static void read_node(struct validator *v, const rn_registry *reg, struct rn_job
     n->column = rn_value_column(m);
     v->node_line = n->line;
     v->node_col = n->column;
+    char placeholder[32];
+    snprintf(placeholder, sizeof placeholder, "#%u", i + 1);   /* until the node has a valid id */
     if (rn_value_kind(m) != RN_VALUE_MAP) {
+        n->id = strdup(placeholder);
         error_at(v, NULL, m, "each entry of 'operators' must be a map with id, type, ...");
         return;
     }
@@ -405,9 +408,7 @@ static void read_node(struct validator *v, const rn_registry *reg, struct rn_job
     if (!id_ok) {
         error_at(v, NULL, idv ? idv : m, idv ? "operator id must be letters, digits, '_', '-' or '.'"
                                              : "operator has no id");
-        char tmp[32];
-        snprintf(tmp, sizeof tmp, "#%u", i + 1);
-        n->id = strdup(tmp);
+        n->id = strdup(placeholder);
     } else {
         n->id = strdup(id);
         for (uint32_t k = 0; k < i; k++)

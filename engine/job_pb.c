@@ -162,7 +162,8 @@ int rn_job_unpack(const uint8_t *data, size_t len, const rn_registry *reg, struc
         rn__job_error(&v, NULL, 0, 0, "the job graph message does not decode");
         return RN_ECORRUPT;
     }
-    const char *file = g->file && *g->file ? g->file : "job graph";
+    /* the message is freed before validation: keep a copy of what outlives it */
+    char *file = strdup(g->file && *g->file ? g->file : "job graph");
     rn_value *root = rn__value_new(RN_VALUE_MAP, 1, 1), *ops = rn__value_new(RN_VALUE_LIST, 0, 0);
     int rc = root && ops ? 0 : RN_ENOMEM;
     if (!rc) rc = put(root, "name", rn__value_scalar(g->name ? g->name : "", true, 0, 0));
@@ -207,9 +208,13 @@ int rn_job_unpack(const uint8_t *data, size_t len, const rn_registry *reg, struc
     if (!rc) rc = put(root, "operators", ops), ops = NULL;
     rn__value_free(ops);
     runnel__job_graph__free_unpacked(g, NULL);
+    if (!rc && !file) rc = RN_ENOMEM;
     if (rc) {
         rn__value_free(root);
+        free(file);
         return rc;
     }
-    return rn__job_from_value(file, root, reg, out, errs);
+    rc = rn__job_from_value(file, root, reg, out, errs);
+    free(file);
+    return rc;
 }

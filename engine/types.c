@@ -130,8 +130,9 @@ int rn_schema_findn(const rn_schema *s, const char *name, size_t len)
     for (;; h++) {
         int32_t f = s->index[h & s->index_mask];
         if (f < 0) return -1;
+        /* lengths first: name may hold a NUL byte, and must never be read past len */
         const char *fn = s->fields[f].name;
-        if (strncmp(fn, name, len) == 0 && fn[len] == 0) return f;
+        if (strlen(fn) == len && memcmp(fn, name, len) == 0) return f;
     }
 }
 

@@ -53,6 +53,11 @@ static rn_value *collection(yaml_parser_t *p, yaml_event_t *start, int depth, st
             key = node(p, &ev, depth + 1, err);
             yaml_event_delete(&ev);
             if (!key) goto fail;
+            if (key->kind != RN_VALUE_SCALAR || !key->text[0]) {
+                rn_error_set(err, RN_EINVAL, key->line, key->col, "a map key must be a name, not empty or null");
+                rn__value_free(key);
+                goto fail;
+            }
             if (!next(p, &ev, err)) {
                 rn__value_free(key);
                 goto fail;
@@ -143,5 +148,9 @@ rn_value *rn__yaml_load(const char *text, size_t len, struct rn_error *err)
         break;
     }
     yaml_parser_delete(&p);
-    return ok ? root : NULL;
+    if (!ok) {
+        rn__value_free(root);
+        root = NULL;
+    }
+    return root;
 }

@@ -272,6 +272,17 @@ START_TEST(test_schema_findn_takes_unterminated_names)
 }
 END_TEST
 
+START_TEST(test_schema_findn_with_nul_byte_in_name_does_not_match_prefix)
+{
+    rn_schema *s = tu_schema("ab:int64");
+    /* "ab\0cd": equal to the field up to the NUL, but 5 bytes long: not the field, and the
+     * field name must not be read past its end (ASan checks) */
+    ck_assert_int_eq(rn_schema_findn(s, "ab\0cd", 5), -1);
+    ck_assert_int_eq(rn_schema_findn(s, "ab", 2), 0);
+    rn_schema_unref(s);
+}
+END_TEST
+
 START_TEST(test_schema_find_many_fields)
 {
     rn_schema *s = rn_schema_create();
@@ -589,6 +600,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_schema_find_by_name);
     tcase_add_test(tc, test_schema_find_is_case_sensitive);
     tcase_add_test(tc, test_schema_findn_takes_unterminated_names);
+    tcase_add_test(tc, test_schema_findn_with_nul_byte_in_name_does_not_match_prefix);
     tcase_add_test(tc, test_schema_find_many_fields);
     suite_add_tcase(s, tc);
 

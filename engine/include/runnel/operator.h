@@ -105,6 +105,9 @@ typedef const struct rn_operator_def *(*rn_plugin_entry_fn)(void);
 typedef const struct rn_operator_def *const *(*rn_plugin_entries_fn)(void);
 #define RN_PLUGIN_ENTRY "rn_plugin_entry"
 #define RN_PLUGIN_ENTRIES "rn_plugin_entries"
+/* Declared here so that a plugin's definition of its entry point has a prototype. */
+const struct rn_operator_def *rn_plugin_entry(void);
+const struct rn_operator_def *const *rn_plugin_entries(void);
 
 /* ---- plan time ---- */
 
