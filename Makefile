@@ -1,5 +1,5 @@
 # Makefile — the README's two quick-start commands and conveniences around meson.
-#   make demo    installs what is missing, builds, runs the flagship demo
+#   make demo    installs what is missing, builds, runs the flagship job (jobs/demo.yaml)
 #   make check   installs what is missing, builds, runs every test suite
 #   make asan    the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz    each libFuzzer target for FUZZ_SECONDS (clang)
@@ -20,9 +20,7 @@ build: deps
 	@ninja -C $(BUILD)
 
 demo: build
-	$(BUILD)/runtime/runnel eval --rows 10000000 --where 'auction % 123 = 0' \
-	  --select auction --select 'price_eur=price * 0.908' \
-	  --select 'channel=lower(channel)' --select 'day=tumble_start(date_time, 1d)'
+	$(BUILD)/runtime/runnel run jobs/demo.yaml
 
 check: build
 	meson test -C $(BUILD) --print-errorlogs

@@ -2,7 +2,8 @@
  * print.c — `print`: writes each row to standard output as text ("v1, v2, ..."; strings quoted,
  * nulls as NULL, timestamps ISO-8601). With parallelism above 1, lines start with "N> ", the
  * subtask (as Flink's print sink does). Whole batches are written under one lock, so lines of
- * different subtasks never interleave mid-line.
+ * different subtasks never interleave mid-line. `limit` caps the rows each subtask prints (the
+ * rest are consumed silently), for demos over large streams.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 static const struct rn_option options[] = {
     {"prefix", RN_OPT_STRING, "''", "text written before each row"},
+    {"limit", RN_OPT_INT, "0", "rows printed per subtask at most; 0 = all"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -19,11 +21,13 @@ struct state {
     char *line;
     size_t cap;
     const char *prefix;
+    uint64_t limit, printed;
 };
 
 static int plan(struct rn_plan_ctx *ctx)
 {
-    (void)ctx;
+    const rn_value *o = rn_plan_options(ctx);
+    if (rn_opt_int(o, "limit") < 0) return rn_plan_error(ctx, rn_opt_value(o, "limit"), "limit must be >= 0");
     return 0;
 }
 
@@ -35,6 +39,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     s->line = malloc(s->cap);
     s->prefix = rn_opt_string(rn_op_options(ctx), "prefix");
     if (!s->prefix) s->prefix = "";
+    s->limit = (uint64_t)rn_opt_int(rn_op_options(ctx), "limit");
     *state = s;
     return s->line ? 0 : RN_ENOMEM;
 }
@@ -44,8 +49,12 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     (void)input;
     struct state *s = state;
     bool tag = rn_op_parallelism(ctx) > 1;
+    uint32_t n = b->n_rows;
+    if (s->limit && s->printed + n > s->limit) n = (uint32_t)(s->limit - s->printed);
+    s->printed += n;
+    if (n == 0) return 0;
     rn_op_stdout_lock(ctx);
-    for (uint32_t i = 0; i < b->n_rows; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         if (tag) printf("%u> ", rn_op_subtask(ctx) + 1);
         printf("%s%s\n", s->prefix, rn_batch_format_row(b, i, s->line, s->cap));
     }
