@@ -305,7 +305,7 @@ END_TEST
 START_TEST(validate_repo_jobs_exit_0)
 {
     const char *root = env("RUNNEL_SOURCE_ROOT");
-    const char *jobs[] = {"jobs/nexmark/q0.yaml", "jobs/nexmark/q1.yaml", "jobs/nexmark/q2.yaml",
+    const char *jobs[] = {"jobs/nexmark/q0.yaml", "jobs/nexmark/q1.yaml", "jobs/nexmark/q2.yaml", "jobs/demo.yaml",
                           "jobs/examples/expensive_bids.yaml"};
     for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
         char *path = fmt("%s/%s", root, jobs[i]);
