@@ -609,7 +609,10 @@ static void plan_nodes(struct validator *v, struct rn_job *job, const rn_value *
         for (uint32_t k = 0; ready && k < n->n_inputs; k++) {
             const struct rn_job_node *in = &job->nodes[n->inputs[k]];
             if (in->def && (in->def->flags & RN_OP_SINK)) {
-                error_at(v, n->id, NULL, "input '%s' is a sink (%s): it has no output", in->id, in->def->name);
+                const rn_value *iv = rn_value_get(node_vals[i], "input");
+                if (rn_value_kind(iv) == RN_VALUE_LIST) iv = rn_value_at(iv, k);
+                error_at(v, n->id, iv ? iv : node_vals[i], "input '%s' is a sink (%s): it has no output", in->id,
+                         in->def->name);
                 ready = false;
             } else if (!(ins[k] = in->output)) {
                 ready = false;   /* the input failed; its error is reported */

@@ -453,8 +453,9 @@ static void *task_main(void *arg)
     for (; p < t->n_ops; p++) {
         struct rn_op_ctx *ctx = &t->ops[p];
         rc = ctx->def->open(ctx, &ctx->state);
+        /* close() also frees what a failed open() left in state */
+        ctx->opened = rc == 0 || ctx->state != NULL;
         if (rc) break;
-        ctx->opened = true;
     }
     if (rc) {
         t->failed_pos = (int)p;

@@ -346,7 +346,8 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
         if (allowed < 1) return RN_EAGAIN;
         if (allowed < n) n = (uint32_t)allowed;
     }
-    uint64_t left = (s->end - s->next + s->step - 1) / s->step;
+    /* rows left for this subtask, without overflow when the stream is unbounded */
+    uint64_t remaining = s->end - s->next, left = remaining / s->step + (remaining % s->step != 0);
     if (left < n) n = (uint32_t)left;
     struct gen *g = s->g;
     struct rn_batch *seqb = rn_batch_new(g->seq_schema, n), *out = NULL, *exprs = NULL;

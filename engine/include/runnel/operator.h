@@ -18,7 +18,8 @@
  *   process()  a batch arrived on input i (the batch is only lent: take a reference to keep it).
  *   on_watermark()  event time advanced to wm on every input (the host forwards it after).
  *   finish()   every input ended: emit what is still held (end of a bounded job).
- *   close()    always after a successful open(), whatever happened: free the state.
+ *   close()    always after open(), whatever happened, whenever open() stored a state (also
+ *              when open() then failed): free the state, which may be partly built.
  * Callbacks of one subtask never run concurrently. A callback fails by returning a negative
  * RN_E* code after describing the problem with rn_op_error(); the job then fails with a message
  * naming the operator id and subtask.
