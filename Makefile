@@ -28,7 +28,7 @@ check: build
 asan: deps
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined
 	@ninja -C build-asan
-	$(SAN_ENV) meson test -C build-asan --suite unit --print-errorlogs
+	$(SAN_ENV) meson test -C build-asan --suite unit --suite runtime --suite integration --print-errorlogs
 
 fuzz: deps
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address -Dtests=false

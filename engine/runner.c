@@ -42,6 +42,10 @@ struct rn_op_ctx {
     /* source watermark generation */
     int wm_column;
     int64_t max_ts;
+    /* operator counters */
+    uint32_t n_metrics;
+    char metric_names[RN_OP_MAX_METRICS][32];
+    _Atomic uint64_t metrics[RN_OP_MAX_METRICS];
 };
 
 struct out_edge {
@@ -174,6 +178,15 @@ void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...)
     va_end(ap);
     fprintf(logf_of(ctx->task->run), "runnel: %s[%u/%u]: %s\n", ctx->node->id, ctx->task->subtask + 1,
             ctx->task->parallelism, msg);
+}
+
+_Atomic uint64_t *rn_op_metric(struct rn_op_ctx *ctx, const char *name)
+{
+    for (uint32_t i = 0; i < ctx->n_metrics; i++)
+        if (!strcmp(ctx->metric_names[i], name)) return &ctx->metrics[i];
+    if (ctx->n_metrics == RN_OP_MAX_METRICS || strlen(name) >= sizeof ctx->metric_names[0]) return NULL;
+    strcpy(ctx->metric_names[ctx->n_metrics], name);
+    return &ctx->metrics[ctx->n_metrics++];
 }
 
 void rn_op_stdout_lock(struct rn_op_ctx *ctx) { pthread_mutex_lock(&ctx->task->run->stdout_mu); }
@@ -700,6 +713,34 @@ void rn_runner_node_stats(const rn_runner *r, uint32_t node, uint64_t *rows_in, 
         *rows_in += atomic_load(&ctx->rows_in);
         *rows_out += atomic_load(&ctx->rows_out);
     }
+}
+
+bool rn_runner_node_metric(const rn_runner *r, uint32_t node, uint32_t i, const char **name, uint64_t *value)
+{
+    /* names come from the first subtask that registered them; values are summed by name */
+    const struct chain *ch = &r->chains[r->chain_of[node]];
+    uint32_t seen = 0;
+    for (uint32_t s = 0; s < ch->parallelism; s++) {
+        const struct rn_op_ctx *ctx = &ch->tasks[s].ops[r->pos_of[node]];
+        for (uint32_t m = 0; m < ctx->n_metrics; m++) {
+            bool earlier = false;
+            for (uint32_t s2 = 0; s2 < s && !earlier; s2++) {
+                const struct rn_op_ctx *c2 = &ch->tasks[s2].ops[r->pos_of[node]];
+                for (uint32_t m2 = 0; m2 < c2->n_metrics && !earlier; m2++)
+                    earlier = !strcmp(c2->metric_names[m2], ctx->metric_names[m]);
+            }
+            if (earlier || seen++ != i) continue;
+            *name = ctx->metric_names[m];
+            *value = 0;
+            for (uint32_t s2 = 0; s2 < ch->parallelism; s2++) {
+                const struct rn_op_ctx *c2 = &ch->tasks[s2].ops[r->pos_of[node]];
+                for (uint32_t m2 = 0; m2 < c2->n_metrics; m2++)
+                    if (!strcmp(c2->metric_names[m2], *name)) *value += atomic_load(&((struct rn_op_ctx *)c2)->metrics[m2]);
+            }
+            return true;
+        }
+    }
+    return false;
 }
 
 double rn_runner_elapsed(const rn_runner *r)

@@ -6,6 +6,7 @@
  * skipped and reported at the end.
  */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <glob.h>
 #include <stdio.h>
@@ -132,6 +133,7 @@ struct state {
     rn_builder *bb;
     bool skip;
     enum rn_text_format fmt;
+    _Atomic uint64_t *skipped_metric;
 };
 
 static int open_(struct rn_op_ctx *ctx, void **state)
@@ -148,6 +150,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
         return rc;
     }
     s->next_file = rn_op_subtask(ctx);
+    s->skipped_metric = rn_op_metric(ctx, "skipped_lines");
     s->dec = rn_text_decoder_create(s->fmt, rn_op_output_schema(ctx), delim);
     s->bb = rn_builder_create(rn_op_output_schema(ctx), 0);
     return s->dec && s->bb ? 0 : RN_ENOMEM;
@@ -209,6 +212,7 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
         if (rc) {
             if (s->skip) {
                 s->skipped++;
+                if (s->skipped_metric) atomic_fetch_add(s->skipped_metric, 1);
                 continue;
             }
             rn_op_error(ctx, "%s:%llu:%d: %s", s->path, (unsigned long long)s->line_no, err.column, err.msg);

@@ -42,6 +42,10 @@ static void print_summary(const struct rn_job *job, rn_runner *r, FILE *f)
         if (!(n->def->flags & RN_OP_SINK)) fprintf(f, "  out %12llu", (unsigned long long)out);
         uint64_t rows = n->n_inputs ? in : out;
         if (secs > 0 && rows) fprintf(f, "  (%.2f M rows/s)", (double)rows / secs / 1e6);
+        const char *name;
+        uint64_t value;
+        for (uint32_t m = 0; rn_runner_node_metric(r, i, m, &name, &value); m++)
+            fprintf(f, "  %s=%llu", name, (unsigned long long)value);
         fprintf(f, "\n");
     }
 }

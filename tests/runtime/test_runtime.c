@@ -431,6 +431,7 @@ struct run {
     char *log;               /* what the job logged (operator logs) */
     uint32_t n_nodes;
     uint64_t in[32], out[32];
+    uint64_t skipped_lines[32];  /* the operators' "skipped_lines" counter (rn_op_metric) */
 };
 
 static void run_free(struct run *r) { free(r->log); }
@@ -455,7 +456,13 @@ static struct run run_job(const struct rn_job *job)
     res.state = rn_runner_state(r, &why);
     if (why) snprintf(res.error, sizeof res.error, "%s", why);
     res.n_nodes = job->n_nodes;
-    for (uint32_t i = 0; i < job->n_nodes && i < 32; i++) rn_runner_node_stats(r, i, &res.in[i], &res.out[i]);
+    for (uint32_t i = 0; i < job->n_nodes && i < 32; i++) {
+        rn_runner_node_stats(r, i, &res.in[i], &res.out[i]);
+        const char *name;
+        uint64_t value;
+        for (uint32_t m = 0; rn_runner_node_metric(r, i, m, &name, &value); m++)
+            if (!strcmp(name, "skipped_lines")) res.skipped_lines[i] = value;
+    }
     rn_runner_destroy(r);
     fclose(log);
     res.log = logbuf;
@@ -927,6 +934,7 @@ START_TEST(file_source_on_error_skip_keeps_the_good_rows)
     lines_add(&want, "{\"id\":6,\"name\":\"six\"}");
     expect_lines(&got, &want, "on_error: skip");
     ck_assert_uint_eq(res.out[rn_job_find(job, "src")], 4);
+    ck_assert_uint_eq(res.skipped_lines[rn_job_find(job, "src")], 2);   /* the operator's counter */
     lines_free(&got);
     lines_free(&want);
     run_free(&res);

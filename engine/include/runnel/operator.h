@@ -166,6 +166,12 @@ bool rn_op_cancelled(const struct rn_op_ctx *ctx);
 int64_t rn_op_watermark(const struct rn_op_ctx *ctx);
 /* Writes a line to the job's log, prefixed with the operator and subtask. */
 void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A named counter of this subtask (created on first use, at most RN_OP_MAX_METRICS per
+ * operator): the operator adds to it, the host sums it over subtasks for the job summary (and,
+ * later, the metrics endpoint). NULL when there is no room. Rows in and out are counted by the
+ * host already. */
+#define RN_OP_MAX_METRICS 8
+_Atomic uint64_t *rn_op_metric(struct rn_op_ctx *ctx, const char *name);
 /* Serialises writes of whole lines to the process's stdout across subtasks (print sinks). */
 void rn_op_stdout_lock(struct rn_op_ctx *ctx);
 void rn_op_stdout_unlock(struct rn_op_ctx *ctx);
