@@ -30,76 +30,13 @@
 /* temporary directory, strings                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-static char g_tmp[512];
+static void setup(void) { tu_tmp_setup("runnel-cli"); }
+static void teardown(void) { tu_tmp_teardown(); }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void cleanup_tmp(void)
-{
-    if (!g_tmp[0]) return;
-    nftw(g_tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    g_tmp[0] = 0;
-}
-
-static void setup(void)
-{
-    static bool registered;
-    const char *base = getenv("TMPDIR");
-    snprintf(g_tmp, sizeof g_tmp, "%s/runnel-cli-XXXXXX", base && *base ? base : "/tmp");
-    ck_assert_msg(mkdtemp(g_tmp) != NULL, "mkdtemp failed");
-    if (!registered) atexit(cleanup_tmp), registered = true;
-}
-
-static void teardown(void) { cleanup_tmp(); }
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, f);
-    int n = vasprintf(&s, f, ap);
-    va_end(ap);
-    ck_assert_msg(n >= 0 && s, "out of memory");
-    return s;
-}
-
-static char *tmp_path(const char *rel) { return fmt("%s/%s", g_tmp, rel); }
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot create %s", path);
-    ck_assert(fwrite(text, 1, strlen(text), f) == strlen(text));
-    ck_assert(fclose(f) == 0);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ck_assert(buf);
-    for (;;) {
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (len + 1 < cap) break;
-        cap *= 2;
-        buf = realloc(buf, cap);
-        ck_assert(buf);
-    }
-    fclose(f);
-    buf[len] = 0;
-    return buf;
-}
+#define fmt tu_fmt
+#define tmp_path tu_tmp_path
+#define write_file tu_write_file
+#define slurp tu_slurp
 
 static const char *env(const char *name)
 {

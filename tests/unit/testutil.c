@@ -3,7 +3,10 @@
  */
 #include "testutil.h"
 
+#include <ftw.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +246,77 @@ void tu_expect_rows(const char *schema, const char *rows, const char *src, const
     rn_expr_destroy(e);
     rn_batch_unref(w);
     rn_batch_unref(b);
+}
+
+/* ---- files ---- */
+
+static char tmp_dir[512];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void tu_tmp_teardown(void)
+{
+    if (!tmp_dir[0]) return;
+    nftw(tmp_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmp_dir[0] = 0;
+}
+
+void tu_tmp_setup(const char *prefix)
+{
+    static bool registered;
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/%s-XXXXXX", base && *base ? base : "/tmp", prefix);
+    ck_assert_msg(mkdtemp(tmp_dir) != NULL, "mkdtemp failed");
+    /* a failed assertion exits the test's process: remove the directory then too */
+    if (!registered) atexit(tu_tmp_teardown), registered = true;
+}
+
+char *tu_fmt(const char *f, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, f);
+    int n = vasprintf(&s, f, ap);
+    va_end(ap);
+    ck_assert_msg(n >= 0 && s, "out of memory");
+    return s;
+}
+
+char *tu_tmp_path(const char *rel) { return tu_fmt("%s/%s", tmp_dir, rel); }
+
+void tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert(fwrite(text, 1, strlen(text), f) == strlen(text));
+    ck_assert(fclose(f) == 0);
+}
+
+char *tu_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ck_assert(buf);
+    for (;;) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (len + 1 < cap) break;
+        cap *= 2;
+        buf = realloc(buf, cap);
+        ck_assert(buf);
+    }
+    fclose(f);
+    buf[len] = 0;
+    return buf;
 }
 
 int tu_run(Suite *s)

@@ -70,6 +70,19 @@ void tu_expect_rows(const char *schema, const char *rows, const char *src, const
 #define vals_equal tu_vals_equal
 #define val_text tu_val_text
 
+/* ---- files, for the runtime and integration suites ---- */
+
+/* Creates a fresh temporary directory (TMPDIR or /tmp, named prefix-XXXXXX) for the current
+ * test; it is removed by tu_tmp_teardown, and at exit if an assertion ends the process first. */
+void tu_tmp_setup(const char *prefix);
+void tu_tmp_teardown(void);
+/* printf into a new string, and a path inside the temporary directory (the caller frees). */
+char *tu_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+char *tu_tmp_path(const char *rel);
+/* Writes text to a new file; reads a whole file (NULL when missing; the caller frees). */
+void tu_write_file(const char *path, const char *text);
+char *tu_slurp(const char *path);
+
 /* Runs the suite (CK_NORMAL output) and returns EXIT_SUCCESS when every test passed. */
 int tu_run(Suite *s);
 
