@@ -1290,6 +1290,21 @@ static const char *float_text(float f, char buf[32])
     return buf;
 }
 
+/* Appends dim floats separated by sep (shortest round-trip text each). */
+static int append_floats(struct rn_text_buf *b, const float *v, uint32_t dim, char sep)
+{
+    char tmp[48];
+    for (uint32_t i = 0; i < dim; i++) {
+        if (reserve(b, 40)) return RN_ENOMEM;
+        if (i) b->data[b->len++] = sep;
+        const char *t = float_text(v[i], tmp);
+        size_t n = strlen(t);
+        memcpy(b->data + b->len, t, n);
+        b->len += n;
+    }
+    return 0;
+}
+
 static const char hexdig[] = "0123456789abcdef";
 
 /* s as a JSON string: '"' and '\\' escaped, control characters as \u00XX, bytes that are not
@@ -1382,16 +1397,9 @@ static int json_put_value(struct rn_text_buf *b, const struct rn_column *c, uint
             break;
         }
         *o++ = '[';
-        for (uint32_t i = 0; i < dim; i++) {
-            b->len = (size_t)(o - b->data);
-            if (reserve(b, 40)) return RN_ENOMEM;
-            o = b->data + b->len;
-            if (i) *o++ = ',';
-            const char *t = float_text(v[i], tmp);
-            size_t n = strlen(t);
-            memcpy(o, t, n);
-            o += n;
-        }
+        b->len = (size_t)(o - b->data);
+        if (append_floats(b, v, dim, ',') || reserve(b, 1)) return RN_ENOMEM;
+        o = b->data + b->len;
         *o++ = ']';
         break;
     }
@@ -1461,17 +1469,9 @@ static int csv_put_value(struct rn_text_buf *b, const struct rn_column *c, uint3
         break;
     }
     case RN_T_VECTOR: {
-        const float *v = rn_col_vec(c, row);
-        for (uint32_t i = 0; i < c->type.dim; i++) {
-            b->len = (size_t)(o - b->data);
-            if (reserve(b, 40)) return RN_ENOMEM;
-            o = b->data + b->len;
-            if (i) *o++ = ';';
-            const char *t = float_text(v[i], tmp);
-            size_t n = strlen(t);
-            memcpy(o, t, n);
-            o += n;
-        }
+        b->len = (size_t)(o - b->data);
+        if (append_floats(b, rn_col_vec(c, row), c->type.dim, ';')) return RN_ENOMEM;
+        o = b->data + b->len;
         break;
     }
     default: return RN_EINVAL;
