@@ -45,6 +45,7 @@ bench: build
 	$(BUILD)/tests/bench/bench_expr
 	$(BUILD)/tests/bench/bench_nexmark
 	$(BUILD)/tests/bench/bench_textfmt
+	$(BUILD)/tests/bench/bench_state
 	tests/bench/nexmark.sh $(BUILD)
 
 clean:
