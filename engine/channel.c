@@ -5,6 +5,7 @@
  * Elements are batches of thousands of rows, so a lock per element is noise.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "channel.h"
 
@@ -42,6 +43,18 @@ void rn_mailbox_wait(struct rn_mailbox *mb, uint64_t seq)
 {
     pthread_mutex_lock(&mb->mu);
     while (mb->seq == seq && !mb->closed) pthread_cond_wait(&mb->cv, &mb->mu);
+    pthread_mutex_unlock(&mb->mu);
+}
+
+void rn_mailbox_wait_until(struct rn_mailbox *mb, uint64_t seq, int64_t deadline_ms)
+{
+    if (deadline_ms == INT64_MAX) {
+        rn_mailbox_wait(mb, seq);
+        return;
+    }
+    struct timespec ts = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000};
+    pthread_mutex_lock(&mb->mu);
+    while (mb->seq == seq && !mb->closed && pthread_cond_timedwait(&mb->cv, &mb->mu, &ts) == 0) {}
     pthread_mutex_unlock(&mb->mu);
 }
 

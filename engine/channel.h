@@ -38,6 +38,8 @@ void rn_mailbox_ring(struct rn_mailbox *mb);
 /* Waits until the mailbox rang after seq was read, or was closed. */
 void rn_mailbox_wait(struct rn_mailbox *mb, uint64_t seq);
 void rn_mailbox_close(struct rn_mailbox *mb);
+/* The same, but also returns at deadline_ms (CLOCK_REALTIME ms; INT64_MAX = no deadline). */
+void rn_mailbox_wait_until(struct rn_mailbox *mb, uint64_t seq, int64_t deadline_ms);
 
 struct rn_channel;
 struct rn_channel_ops {

@@ -331,6 +331,23 @@ int rn_plan_compile(struct rn_plan_ctx *ctx, const char *name, const rn_schema *
     return rn__compile_at(ctx->v, ctx->node->id, at, what, s, out);
 }
 
+int rn_plan_key(struct rn_plan_ctx *ctx, uint32_t input, struct rn_type *type, const char **name)
+{
+    const char *k = ctx->node->key_by;
+    if (!k) return rn_plan_error(ctx, NULL, "%s needs key_by", ctx->node->def->name);
+    if (input >= ctx->n_inputs) return RN_EINVAL;
+    rn_expr *e;
+    struct rn_error err;
+    if (rn_expr_compile(k, ctx->inputs[input], &e, &err)) return RN_EINVAL;   /* reported by the key_by check */
+    *type = rn_expr_type(e);
+    rn_expr_destroy(e);
+    bool plain = (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_';
+    for (const char *p = k; plain && *p; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
+    *name = plain ? k : "key";
+    return 0;
+}
+
 /* ---- the job ---- */
 
 static void free_node(struct rn_job_node *n)
@@ -351,6 +368,7 @@ void rn_job_free(struct rn_job *job)
     free(job->nodes);
     free(job->file);
     free(job->name);
+    free(job->state_dir);
     rn__value_free(job->source);
     free(job);
 }
@@ -624,6 +642,26 @@ static void plan_nodes(struct validator *v, struct rn_job *job, const rn_value *
             }
         }
         if (!ready) continue;
+        if ((n->def->flags & RN_OP_KEYED) && !n->key_by) {
+            error_at(v, n->id, node_vals[i], "%s works per key: it needs key_by", n->def->name);
+            continue;
+        }
+        /* key_by before plan(): keyed operators read its type when they plan */
+        const rn_value *kv = rn_value_get(node_vals[i], "key_by");
+        bool key_ok = true;
+        for (uint32_t k = 0; n->key_by && k < n->n_inputs; k++) {
+            rn_expr *e = NULL;
+            if (rn__compile_at(v, n->id, kv, "key_by", ins[k], &e)) {
+                key_ok = false;
+                continue;
+            }
+            if (rn_expr_type(e).id == RN_T_VECTOR) {
+                error_at(v, n->id, kv, "key_by cannot be a vector");
+                key_ok = false;
+            }
+            rn_expr_destroy(e);
+        }
+        if (!key_ok) continue;
         size_t before = v->errs ? v->errs->n : 0;
         struct rn_plan_ctx ctx = {v, n, ins, n->n_inputs};
         int rc = n->def->plan(&ctx);
@@ -633,14 +671,6 @@ static void plan_nodes(struct validator *v, struct rn_job *job, const rn_value *
         if (!n->output && !(n->def->flags & RN_OP_SINK)) {
             error_at(v, n->id, node_vals[i], "%s declared no output schema (a bug in the operator)", n->def->name);
             continue;
-        }
-        const rn_value *kv = rn_value_get(node_vals[i], "key_by");
-        for (uint32_t k = 0; n->key_by && k < n->n_inputs; k++) {
-            rn_expr *e = NULL;
-            if (!rn__compile_at(v, n->id, kv, "key_by", ins[k], &e)) {
-                if (rn_expr_type(e).id == RN_T_VECTOR) error_at(v, n->id, kv, "key_by cannot be a vector");
-                rn_expr_destroy(e);
-            }
         }
         const rn_value *wv = rn_value_get(node_vals[i], "watermark");
         if (wv) read_watermark(v, n, wv);
@@ -682,8 +712,20 @@ int rn__job_from_value(const char *file, rn_value *root, const rn_registry *reg,
     const rn_value *x;
     if ((x = rn_value_get(root, "checkpoint")))
         error_at(&v, NULL, x, "checkpoints are not supported yet (they come with exactly-once recovery)");
-    if ((x = rn_value_get(root, "state")))
-        error_at(&v, NULL, x, "state backends are not supported yet (they come with keyed state)");
+    job->state_backend = RN_STATE_MEMORY;
+    if ((x = rn_value_get(root, "state"))) {
+        static const char *const state_keys[] = {"backend", "dir", NULL};
+        const rn_value *bv = rn_value_get(x, "backend"), *dv = rn_value_get(x, "dir");
+        if (rn_value_kind(x) != RN_VALUE_MAP) error_at(&v, NULL, x, "state must be a map: {backend: memory | rocksdb, dir: ...}");
+        unknown_keys(&v, NULL, x, state_keys, "state field");
+        const char *b = rn_value_text(bv);
+        if (bv && (!b || (strcmp(b, "memory") && strcmp(b, "rocksdb"))))
+            error_at(&v, NULL, bv, "state backend must be memory or rocksdb");
+        else if (b && !strcmp(b, "rocksdb"))
+            job->state_backend = RN_STATE_ROCKSDB;
+        if (dv && !rn_value_text(dv)) error_at(&v, NULL, dv, "state dir must be a directory path");
+        else if (dv) job->state_dir = strdup(rn_value_text(dv));
+    }
     const char *name = rn_value_text(rn_value_get(root, "name"));
     if (!name) {
         const char *base = strrchr(file, '/');

@@ -20,9 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "channel.h"
+#include "timers.h"
 #include "runnel/hash.h"
 #include "runnel/runner.h"
 
@@ -42,11 +44,39 @@ struct rn_op_ctx {
     /* source watermark generation */
     int wm_column;
     int64_t max_ts;
+    /* keyed operators: rn_op_keys's scratch, the state backend the host owns, timers */
+    struct op_keys *keys;
+    rn_state_backend *kstate;
+    struct rn_timers *timers;
+    char state_dir[1024];
     /* operator counters */
     uint32_t n_metrics;
     char metric_names[RN_OP_MAX_METRICS][32];
     _Atomic uint64_t metrics[RN_OP_MAX_METRICS];
 };
+
+struct op_keys {
+    uint32_t n_inputs;
+    rn_expr **expr;               /* key_by compiled per input, on first use */
+    struct rn_column col;         /* the last evaluated key column */
+    uint64_t *hashes;
+    struct rn_state_key *keys;
+    uint32_t cap;
+    uint8_t *bytes;
+    size_t bytes_cap;
+};
+
+static void op_keys_free(struct op_keys *k)
+{
+    if (!k) return;
+    for (uint32_t i = 0; i < k->n_inputs; i++) rn_expr_destroy(k->expr[i]);
+    free(k->expr);
+    rn_column_release(&k->col);
+    free(k->hashes);
+    free(k->keys);
+    free(k->bytes);
+    free(k);
+}
 
 struct out_edge {
     enum rn_partition part;
@@ -106,6 +136,7 @@ struct rn_runner {
     pthread_mutex_t stdout_mu;
     struct timespec start, end;
     bool ended;
+    char state_subdir[128];       /* runnel-<pid>-<n>: this run's keyed-state working copies */
 };
 
 /* ---- small helpers ---- */
@@ -178,6 +209,138 @@ void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...)
     va_end(ap);
     fprintf(logf_of(ctx->task->run), "runnel: %s[%u/%u]: %s\n", ctx->node->id, ctx->task->subtask + 1,
             ctx->task->parallelism, msg);
+}
+
+int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, struct rn_op_keys *out)
+{
+    const struct rn_job_node *node = ctx->node;
+    if (!node->key_by || input >= node->n_inputs) {
+        rn_op_error(ctx, "rn_op_keys: the operator has no key_by for input %u", input);
+        return RN_EINVAL;
+    }
+    struct op_keys *k = ctx->keys;
+    if (!k) {
+        if (!(k = ctx->keys = calloc(1, sizeof *k)) || !(k->expr = calloc(node->n_inputs, sizeof *k->expr))) return RN_ENOMEM;
+        k->n_inputs = node->n_inputs;
+        k->col.cap_deps = 2;
+    }
+    struct rn_error err;
+    if (!k->expr[input] && rn_expr_compile(node->key_by, rn_op_input_schema(ctx, input), &k->expr[input], &err)) {
+        rn_op_error(ctx, "key_by: %s", err.msg);
+        return RN_EINVAL;
+    }
+    rn_column_release(&k->col);
+    if (rn_expr_eval(k->expr[input], b, &k->col, &err)) {
+        rn_op_error(ctx, "key_by: %s", err.msg);
+        return RN_EINVAL;
+    }
+    uint32_t n = b->n_rows;
+    if (n > k->cap) {
+        uint64_t *h = realloc(k->hashes, n * sizeof *h);
+        if (h) k->hashes = h;
+        struct rn_state_key *keys = realloc(k->keys, n * sizeof *keys);
+        if (keys) k->keys = keys;
+        if (!h || !keys) return RN_ENOMEM;
+        k->cap = n;
+    }
+    rn_hash_column(&k->col, n, k->hashes, 0);
+    /* the bytes of every key, in one arena: lengths first, then the bytes in place */
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = rn_state_key_encode(&k->col, 1, i, NULL, 0);
+        k->keys[i].len = len;
+        total += len;
+    }
+    if (total > k->bytes_cap) {
+        uint8_t *bytes = realloc(k->bytes, total);
+        if (!bytes) return RN_ENOMEM;
+        k->bytes = bytes;
+        k->bytes_cap = total;
+    }
+    uint32_t maxp = ctx->task->run->job->max_parallelism;
+    size_t at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        rn_state_key_encode(&k->col, 1, i, k->bytes + at, k->keys[i].len);
+        k->keys[i].data = k->bytes + at;
+        k->keys[i].key_group = (uint16_t)rn_key_group(k->hashes[i], maxp);
+        at += k->keys[i].len;
+    }
+    *out = (struct rn_op_keys){n, &k->col, k->hashes, k->keys};
+    return 0;
+}
+
+int rn_op_state_config(struct rn_op_ctx *ctx, struct rn_state_config *cfg, char *dir, size_t dir_len)
+{
+    const struct rn_job *job = ctx->task->run->job;
+    uint32_t s = ctx->task->subtask, p = ctx->task->parallelism, maxp = job->max_parallelism;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->kind = job->state_backend;
+    cfg->max_parallelism = maxp;
+    /* the key groups g with g * p / maxp == s (rn_key_group_subtask), as a range */
+    cfg->kg_first = (uint32_t)(((uint64_t)s * maxp + p - 1) / p);
+    cfg->kg_last = (uint32_t)(((uint64_t)(s + 1) * maxp + p - 1) / p) - 1;
+    const char *base = job->state_dir ? job->state_dir : getenv("TMPDIR");
+    int n = snprintf(dir, dir_len, "%s/%s/%s-%u", base && *base ? base : "/tmp", ctx->task->run->state_subdir,
+                     ctx->node->id, s);
+    if (n < 0 || (size_t)n >= dir_len) {
+        rn_op_error(ctx, "the state directory path is too long");
+        return RN_ERANGE;
+    }
+    /* the parents exist; the backend creates (and removes) its own directory */
+    for (char *q = dir + 1; *q; q++)
+        if (*q == '/' && q > dir + 1) {
+            *q = 0;
+            mkdir(dir, 0777);
+            *q = '/';
+        }
+    cfg->dir = dir;
+    return 0;
+}
+
+rn_state_backend *rn_op_state(struct rn_op_ctx *ctx)
+{
+    if (ctx->kstate) return ctx->kstate;
+    struct rn_state_config cfg;
+    struct rn_error err;
+    if (rn_op_state_config(ctx, &cfg, ctx->state_dir, sizeof ctx->state_dir)) return NULL;
+    if (rn_state_backend_open(&cfg, &ctx->kstate, &err)) {
+        rn_op_error(ctx, "keyed state: %s", err.msg);
+        ctx->kstate = NULL;
+    }
+    return ctx->kstate;
+}
+
+static struct rn_timers *timers_of(struct rn_op_ctx *ctx)
+{
+    if (ctx->timers) return ctx->timers;
+    rn_state_backend *b = rn_op_state(ctx);
+    struct rn_error err;
+    if (b && rn__timers_create(b, &ctx->timers, &err)) rn_op_error(ctx, "timers: %s", err.msg);
+    return ctx->timers;
+}
+
+int rn_op_timer_register(struct rn_op_ctx *ctx, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
+                         int64_t time)
+{
+    struct rn_timers *t = timers_of(ctx);
+    if ((unsigned)kind > RN_TIMER_PROCESSING) return RN_EINVAL;
+    return t ? rn__timers_register(t, kind, key, ns, time) : RN_EINVAL;
+}
+
+int rn_op_timer_delete(struct rn_op_ctx *ctx, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
+                       int64_t time)
+{
+    struct rn_timers *t = timers_of(ctx);
+    if ((unsigned)kind > RN_TIMER_PROCESSING) return RN_EINVAL;
+    return t ? rn__timers_delete(t, kind, key, ns, time) : RN_EINVAL;
+}
+
+int64_t rn_op_processing_time(const struct rn_op_ctx *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 _Atomic uint64_t *rn_op_metric(struct rn_op_ctx *ctx, const char *name)
@@ -338,13 +501,41 @@ static int broadcast_el(struct task *t, enum rn_el_kind kind, int64_t wm)
     return rc;
 }
 
-/* The task's watermark advanced to wm: operators from_pos on see it in order, then downstream. */
+static int call_on_timer(const struct rn_timer *timer, void *user)
+{
+    struct rn_op_ctx *ctx = user;
+    if (!ctx->def->on_timer) return 0;
+    return op_failed(ctx->task, ctx->pos, ctx->def->on_timer(ctx->state, ctx, timer));
+}
+
+/* Fires the due processing-time timers of every operator of the task; returns the next due
+ * time (INT64_MAX when none). */
+static int fire_processing_timers(struct task *t, int64_t *next)
+{
+    *next = INT64_MAX;
+    for (uint32_t p = 0; p < t->n_ops; p++) {
+        struct rn_op_ctx *ctx = &t->ops[p];
+        if (!ctx->timers) continue;
+        int rc = rn__timers_fire(ctx->timers, RN_TIMER_PROCESSING, rn_op_processing_time(ctx), call_on_timer, ctx);
+        if (rc) return rc;
+        int64_t n = rn__timers_next(ctx->timers, RN_TIMER_PROCESSING);
+        if (n < *next) *next = n;
+    }
+    return 0;
+}
+
+/* The task's watermark advanced to wm: operators from_pos on see it in order (due event-time
+ * timers first, then on_watermark), then downstream. */
 static int deliver_watermark(struct task *t, uint32_t from_pos, int64_t wm)
 {
     t->watermark = wm;
     for (uint32_t p = from_pos; p < t->n_ops; p++) {
         struct rn_op_ctx *ctx = &t->ops[p];
         ctx->watermark = wm;
+        if (ctx->timers) {
+            int rc = rn__timers_fire(ctx->timers, RN_TIMER_EVENT, wm, call_on_timer, ctx);
+            if (rc) return rc;
+        }
         if (ctx->def->on_watermark) {
             int rc = op_failed(t, p, ctx->def->on_watermark(ctx->state, ctx, wm));
             if (rc) return rc;
@@ -412,8 +603,13 @@ static int handle(struct task *t, struct in_chan *in, struct rn_element *el)
 static int run_source(struct task *t)
 {
     struct rn_op_ctx *src = &t->ops[0];
+    int64_t next_timer = INT64_MAX;
     for (;;) {
         if (atomic_load(&t->run->cancelled)) return RN_ECANCELED;
+        if (next_timer != INT64_MAX || t->n_ops > 1) {
+            int rc = fire_processing_timers(t, &next_timer);
+            if (rc) return rc;
+        }
         int rc = op_failed(t, 0, src->def->poll(src->state, src));
         if (rc == RN_EEND) return end_of_input(t);
         if (rc == RN_EAGAIN) {
@@ -427,6 +623,9 @@ static int run_source(struct task *t)
 static int run_inputs(struct task *t)
 {
     for (;;) {
+        int64_t next_timer;
+        int trc = fire_processing_timers(t, &next_timer);
+        if (trc) return trc;
         uint64_t seq = rn_mailbox_seq(&t->mb);
         bool got = false;
         for (uint32_t i = 0; i < t->n_in; i++) {
@@ -441,7 +640,7 @@ static int run_inputs(struct task *t)
         }
         if (t->n_eoi == t->n_in) return end_of_input(t);
         if (atomic_load(&t->run->cancelled)) return RN_ECANCELED;
-        if (!got) rn_mailbox_wait(&t->mb, seq);
+        if (!got) rn_mailbox_wait_until(&t->mb, seq, next_timer);
     }
 }
 
@@ -478,8 +677,14 @@ static void *task_main(void *arg)
         if (rc && rc != RN_ECANCELED) task_fail(t, 0, rc);
         else if (rc == RN_ECANCELED && t->failed_pos >= 0 && !atomic_load(&t->run->cancelled)) task_fail(t, 0, rc);
     }
-    for (uint32_t q = t->n_ops; q-- > 0;)
-        if (t->ops[q].opened) t->ops[q].def->close(t->ops[q].state, &t->ops[q]);
+    for (uint32_t q = t->n_ops; q-- > 0;) {
+        struct rn_op_ctx *ctx = &t->ops[q];
+        if (ctx->opened) ctx->def->close(ctx->state, ctx);
+        rn__timers_destroy(ctx->timers);
+        rn_state_backend_close(ctx->kstate);
+        ctx->timers = NULL;
+        ctx->kstate = NULL;
+    }
     rn_pool_trim();
     task_done(t->run);
     return NULL;
@@ -571,6 +776,8 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
     pthread_cond_init(&r->done_cv, NULL);
     pthread_mutex_init(&r->stdout_mu, NULL);
     atomic_init(&r->state, RN_RUN_CREATED);
+    static _Atomic unsigned runs;
+    snprintf(r->state_subdir, sizeof r->state_subdir, "runnel-%d-%u", (int)getpid(), atomic_fetch_add(&runs, 1));
     uint32_t n = job->n_nodes;
     uint32_t *consumers = calloc(n, sizeof *consumers);
     r->chain_of = calloc(n, sizeof *r->chain_of);
@@ -784,6 +991,7 @@ void rn_runner_destroy(rn_runner *r)
             }
             free(t->outs);
             free(t->ins);
+            for (uint32_t p = 0; t->ops && p < t->n_ops; p++) op_keys_free(t->ops[p].keys);
             free(t->ops);
             rn_mailbox_destroy(&t->mb);
         }
@@ -791,6 +999,11 @@ void rn_runner_destroy(rn_runner *r)
         free(ch->nodes);
     }
     free(r->chains);
+    /* the backends removed their working copies on close: remove what held them */
+    char dir[4096];
+    const char *base = r->job->state_dir ? r->job->state_dir : getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/%s", base && *base ? base : "/tmp", r->state_subdir);
+    rmdir(dir);
     free(r->chain_of);
     free(r->pos_of);
     pthread_mutex_destroy(&r->mu);

@@ -1608,7 +1608,9 @@ START_TEST(sample_plugin_loads_and_keeps_one_row_in_n)
     fclose(warn);
     ck_assert_msg(refused == 0, "refused %u: %s", refused, warn_buf);
     free(warn_buf);
-    ck_assert_uint_eq(rn_registry_len(reg), before + 1);
+    /* the example plugins: sample, and the keyed seqcheck */
+    ck_assert_uint_eq(rn_registry_len(reg), before + 2);
+    ck_assert_ptr_nonnull(rn_registry_find(reg, "seqcheck"));
     const struct rn_operator_def *d = rn_registry_find(reg, "sample");
     ck_assert_ptr_nonnull(d);
     for (size_t i = 0; i < rn_registry_len(reg); i++)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "runnel/operator.h"
+#include "runnel/state.h"
 #include "runnel/value.h"
 
 #ifdef __cplusplus
@@ -90,6 +91,8 @@ struct rn_job_node {
 struct rn_job {
     char *file;
     char *name;
+    enum rn_state_backend_kind state_backend;   /* `state: {backend}`: memory (default) or rocksdb */
+    char *state_dir;                             /* `state: {dir}`: where RocksDB working copies go */
     uint32_t parallelism, max_parallelism;
     uint32_t n_nodes;
     struct rn_job_node *nodes;  /* in topological order (inputs before consumers) */

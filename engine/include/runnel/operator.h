@@ -34,6 +34,7 @@
 #include "runnel/batch.h"
 #include "runnel/error.h"
 #include "runnel/expr.h"
+#include "runnel/state.h"
 #include "runnel/types.h"
 #include "runnel/value.h"
 
@@ -70,7 +71,14 @@ struct rn_option {
 
 struct rn_plan_ctx;   /* validation-time context of one job node */
 struct rn_op_ctx;     /* run-time context of one operator subtask */
-struct rn_timer;      /* keyed timers (keyed-state issue) */
+/* A timer of a keyed operator: fires once for (kind, key, namespace, time). */
+enum rn_timer_kind { RN_TIMER_EVENT, RN_TIMER_PROCESSING };
+struct rn_timer {
+    enum rn_timer_kind kind;
+    int64_t time;                /* event time (ms) or processing time (ms since the epoch) */
+    struct rn_state_key key;     /* the key it was registered for (bytes valid during on_timer) */
+    int64_t ns;
+};
 struct rn_snapshot_writer;
 struct rn_snapshot_reader;
 
@@ -90,8 +98,9 @@ struct rn_operator_def {
     int (*on_watermark)(void *state, struct rn_op_ctx *ctx, int64_t watermark);
     int (*finish)(void *state, struct rn_op_ctx *ctx);
     void (*close)(void *state, struct rn_op_ctx *ctx);
-    /* Called from the keyed-state and checkpoint issues on; NULL is fine until then. */
+    /* A timer registered with rn_op_timer_register is due (keyed operators). */
     int (*on_timer)(void *state, struct rn_op_ctx *ctx, const struct rn_timer *timer);
+    /* Called from the checkpoint issue on; NULL is fine until then. */
     int (*snapshot)(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w);
     int (*restore)(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r);
     int (*checkpoint_complete)(void *state, struct rn_op_ctx *ctx, int64_t checkpoint_id);
@@ -100,6 +109,7 @@ struct rn_operator_def {
 
 /* flags */
 #define RN_OP_SINK 1u   /* produces no output (nothing may take it as input) */
+#define RN_OP_KEYED 2u  /* needs key_by: works per key (rn_op_keys) with keyed state */
 
 /* The symbol a plugin exports (one of the two). */
 typedef const struct rn_operator_def *(*rn_plugin_entry_fn)(void);
@@ -128,6 +138,10 @@ int rn_plan_compile(struct rn_plan_ctx *ctx, const char *name, const rn_schema *
 int rn_plan_compile_value(struct rn_plan_ctx *ctx, const rn_value *v, const char *what, const rn_schema *s,
                           rn_expr **out);
 
+/* Keyed operators: the type of the node's key_by expression over input i, and the name its
+ * column takes in outputs (the key_by text when it is a plain column name, else "key"). */
+int rn_plan_key(struct rn_plan_ctx *ctx, uint32_t input, struct rn_type *type, const char **name);
+
 /* ---- options (both contexts) ---- */
 
 /* The node's options, type-checked against the option table: absent options with a default are
@@ -154,6 +168,35 @@ const rn_schema *rn_op_output_schema(const struct rn_op_ctx *ctx);
 /* Compiles the expression option `name` against s (per subtask: compiled expressions are not
  * shared between threads). */
 int rn_op_compile(struct rn_op_ctx *ctx, const char *name, const rn_schema *s, rn_expr **out);
+
+/* Keyed operators: the keys of batch b (from input `input`), evaluated with the node's key_by:
+ * per row the key column's value, its hash, and its encoded bytes with the key group (for
+ * keyed state). Valid until the next call. */
+struct rn_op_keys {
+    uint32_t n;
+    const struct rn_column *column;
+    const uint64_t *hashes;
+    const struct rn_state_key *keys;
+};
+int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, struct rn_op_keys *out);
+/* The keyed-state configuration of this subtask (the job's `state:` backend, a working
+ * directory private to this operator subtask written into dir, max_parallelism, and the key
+ * groups this subtask owns), for rn_state_backend_open in open(). */
+int rn_op_state_config(struct rn_op_ctx *ctx, struct rn_state_config *cfg, char *dir, size_t dir_len);
+/* Keyed operators: this subtask's keyed-state backend, opened on first use with the job's
+ * `state:` backend and closed by the host after close(). NULL (with rn_op_error set) when it
+ * cannot be opened. */
+rn_state_backend *rn_op_state(struct rn_op_ctx *ctx);
+/* Timers of keyed operators, kept in the operator's keyed state (so they are snapshotted with
+ * it). An event-time timer fires when the watermark reaches its time, a processing-time timer
+ * when the clock does; registering the same (kind, key, ns, time) twice gives one timer.
+ * on_timer runs on the task's thread like every callback; it may register timers. */
+int rn_op_timer_register(struct rn_op_ctx *ctx, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
+                         int64_t time);
+int rn_op_timer_delete(struct rn_op_ctx *ctx, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
+                       int64_t time);
+/* The task's processing-time clock, in ms since the epoch. */
+int64_t rn_op_processing_time(const struct rn_op_ctx *ctx);
 
 /* Sends a batch downstream, giving up the caller's reference. May block while downstream is
  * full (back-pressure). Returns 0, or RN_ECANCELED when the job is stopping (return it). */

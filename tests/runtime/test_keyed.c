@@ -1,0 +1,444 @@
+/*
+ * test_keyed.c — the `keyed` runtime suite: keyed operators, keyed state and timers through real
+ * jobs run in-process (registry, validator, runner), on both state backends. Results are compared
+ * with the same computation done here in C.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtin.h"
+#include "runnel/runner.h"
+#include "testutil.h"
+
+static void setup(void) { tu_tmp_setup("runnel-keyed"); }
+static void teardown(void) { tu_tmp_teardown(); }
+
+static rn_registry *registry(void)
+{
+    struct rn_error err;
+    rn_registry *r = rn_registry_create();
+    ck_assert(r && rn_builtin_register(r, &err) == 0);
+    return r;
+}
+
+static struct rn_job *parse_ok(rn_registry *reg, const char *text)
+{
+    struct rn_job_errors errs = {0};
+    struct rn_job *job = NULL;
+    if (rn_job_parse("keyed.yaml", text, strlen(text), reg, &job, &errs)) {
+        char *log = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&log, &len);
+        rn_job_errors_print(&errs, f);
+        fclose(f);
+        ck_abort_msg("job does not validate:\n%s\n%s", log, text);
+    }
+    rn_job_errors_free(&errs);
+    return job;
+}
+
+/* Runs a job to its end; returns the final state and the failure text. */
+static enum rn_run_state run(const struct rn_job *job, char *why, size_t len)
+{
+    struct rn_error err;
+    FILE *log = fopen("/dev/null", "w");
+    struct rn_run_options o = {.log = log};
+    rn_runner *r = rn_runner_create(job, &o, &err);
+    ck_assert_msg(r, "%s", err.msg);
+    ck_assert(rn_runner_start(r, &err) == 0);
+    ck_assert_msg(rn_runner_wait(r, 60000), "the job did not end");
+    const char *w = NULL;
+    enum rn_run_state s = rn_runner_state(r, &w);
+    if (why) snprintf(why, len, "%s", w ? w : "");
+    rn_runner_destroy(r);
+    fclose(log);
+    return s;
+}
+
+/* The rows of every part-*.csv in dir, header lines dropped, sorted. */
+struct lines {
+    size_t n;
+    char **v;
+};
+
+static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static struct lines read_csv_parts(const char *dir)
+{
+    struct lines l = {0};
+    DIR *d = opendir(dir);
+    ck_assert_msg(d, "no output directory %s", dir);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "part-", 5)) continue;
+        char *path = tu_fmt("%s/%s", dir, e->d_name), *text = tu_slurp(path);
+        ck_assert(text);
+        bool header = true;
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (header) {
+                header = false;
+                continue;
+            }
+            l.v = realloc(l.v, (l.n + 1) * sizeof *l.v);
+            l.v[l.n++] = strdup(line);
+        }
+        free(text);
+        free(path);
+    }
+    closedir(d);
+    qsort(l.v, l.n, sizeof *l.v, cmp_line);
+    return l;
+}
+
+static void lines_free(struct lines *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+}
+
+/* The last line per key (the first CSV field) of an upsert stream, in order of appearance per
+ * part file: for an aggregate, a key's final result. Key values here are small ints. */
+#define MAX_KEYS 1000
+static void last_per_key(const char *dir, char **last)
+{
+    DIR *d = opendir(dir);
+    ck_assert(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "part-", 5)) continue;
+        char *path = tu_fmt("%s/%s", dir, e->d_name), *text = tu_slurp(path);
+        bool header = true;
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (header) {
+                header = false;
+                continue;
+            }
+            long k = strtol(line, NULL, 10);
+            ck_assert(k >= 0 && k < MAX_KEYS);
+            free(last[k]);
+            last[k] = strdup(line);
+        }
+        free(text);
+        free(path);
+    }
+    closedir(d);
+}
+
+static const char *backends[] = {"memory", "rocksdb"};
+
+/* 50,000 rows: k = seq % 97, v = (seq * 7919) % 1000 - 300 (negatives too), null every 13th */
+#define AGG_JOB                                                                                  \
+    "name: agg\nparallelism: %d\nstate: { backend: %s, dir: %s }\noperators:\n"                  \
+    "  - id: gen\n    type: datagen\n    with:\n      rows: 50000\n      fields:\n"             \
+    "        k: \"seq %% 97\"\n        v: \"CASE WHEN seq %% 13 = 0 THEN CAST(NULL AS int64) ELSE (seq * 7919) %% 1000 - 300 END\"\n" \
+    "        t: \"to_timestamp(seq)\"\n"                                                        \
+    "  - id: agg\n    type: aggregate\n    input: gen\n    key_by: k\n    with:\n      aggregates:\n" \
+    "        n: count(*)\n        nv: count(v)\n        s: sum(v)\n        lo: min(v)\n        hi: max(v)\n" \
+    "        mean: avg(v)\n        f: first(t)\n        l: last(t)\n        d: count_distinct(v)\n" \
+    "  - id: out\n    type: file_sink\n    input: agg\n    with: { path: %s, format: csv }\n"
+
+static void expected_agg(char **want)
+{
+    for (int k = 0; k < 97; k++) {
+        int64_t n = 0, nv = 0, s = 0, lo = INT64_MAX, hi = INT64_MIN, f = -1, l = -1;
+        static bool seen[1000];
+        memset(seen, 0, sizeof seen);
+        int64_t d = 0;
+        for (int64_t seq = k; seq < 50000; seq += 97) {
+            n++;
+            if (f < 0) f = seq;
+            l = seq;
+            if (seq % 13 == 0) continue;
+            int64_t v = (seq * 7919) % 1000 - 300;
+            nv++;
+            s += v;
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            if (!seen[v + 300]) seen[v + 300] = true, d++;
+        }
+        char mean[40];
+        rn_double_format((double)s / (double)nv, mean);
+        want[k] = tu_fmt("%d,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%" PRId64, k,
+                         n, nv, s, lo, hi, mean, f, l, d);
+    }
+}
+
+/* Drops CSV fields 7 and 8 (first, last): at parallelism 2 the arrival order of rows from
+ * the two source subtasks is not defined, so first() and last() are not either. */
+static void drop_order_dependent(char *line)
+{
+    char *f7 = line;
+    for (int i = 0; i < 7 && f7; i++) f7 = strchr(f7, ',') ? strchr(f7, ',') + 1 : NULL;
+    char *f9 = f7;
+    for (int i = 0; i < 2 && f9; i++) f9 = strchr(f9, ',') ? strchr(f9, ',') + 1 : NULL;
+    if (f7 && f9) memmove(f7, f9, strlen(f9) + 1);
+}
+
+static void check_agg(int parallelism, const char *backend)
+{
+    rn_registry *reg = registry();
+    char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
+    char *text = tu_fmt(AGG_JOB, parallelism, backend, sdir, out);
+    struct rn_job *job = parse_ok(reg, text);
+    char why[1024];
+    ck_assert_msg(run(job, why, sizeof why) == RN_RUN_FINISHED, "%s", why);
+    char *got[MAX_KEYS] = {0}, *want[MAX_KEYS] = {0};
+    last_per_key(out, got);
+    expected_agg(want);
+    for (int k = 0; k < 97; k++) {
+        ck_assert_msg(got[k], "%s P=%d: no row for key %d", backend, parallelism, k);
+        if (parallelism > 1) {
+            drop_order_dependent(got[k]);
+            drop_order_dependent(want[k]);
+        }
+        ck_assert_msg(!strcmp(got[k], want[k]), "%s P=%d key %d:\n got  %s\n want %s", backend, parallelism, k, got[k],
+                      want[k]);
+        free(got[k]);
+        free(want[k]);
+    }
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    free(out);
+    free(sdir);
+}
+
+START_TEST(aggregate_final_rows_equal_a_direct_computation)
+{
+    check_agg(1, backends[_i]);
+}
+END_TEST
+
+START_TEST(aggregate_at_parallelism_2_gives_the_same_results)
+{
+    check_agg(2, backends[_i]);
+}
+END_TEST
+
+START_TEST(aggregate_emits_one_row_per_distinct_key_per_batch)
+{
+    /* 4096-row batches of 10 keys: 10 rows out per batch */
+    rn_registry *reg = registry();
+    char *out = tu_tmp_path("out");
+    char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
+                        "  - { id: gen, type: datagen, with: { rows: 12288, fields: { k: \"seq %% 10\" } } }\n"
+                        "  - { id: agg, type: aggregate, input: gen, key_by: k, with: { aggregates: { n: count(*) } } }\n"
+                        "  - { id: out, type: file_sink, input: agg, with: { path: %s, format: csv } }\n",
+                        backends[_i], tu_tmp_path("s"), out);
+    struct rn_job *job = parse_ok(reg, text);
+    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
+    struct lines l = read_csv_parts(out);
+    ck_assert_uint_eq(l.n, 30);   /* 3 batches x 10 keys */
+    lines_free(&l);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    free(out);
+}
+END_TEST
+
+START_TEST(deduplicate_keep_first_passes_each_keys_first_row)
+{
+    rn_registry *reg = registry();
+    char *out = tu_tmp_path("out");
+    char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
+                        "  - { id: gen, type: datagen, with: { rows: 20000, fields: { k: \"seq * 31 %% 101\", s: seq } } }\n"
+                        "  - { id: d, type: deduplicate, input: gen, key_by: k }\n"
+                        "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv } }\n",
+                        backends[_i], tu_tmp_path("s"), out);
+    struct rn_job *job = parse_ok(reg, text);
+    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
+    struct lines got = read_csv_parts(out), want = {0};
+    bool seen[101] = {0};
+    for (int64_t seq = 0; seq < 20000; seq++) {
+        int k = (int)(seq * 31 % 101);
+        if (seen[k]) continue;
+        seen[k] = true;
+        want.v = realloc(want.v, (want.n + 1) * sizeof *want.v);
+        want.v[want.n++] = tu_fmt("%d,%" PRId64, k, seq);
+    }
+    qsort(want.v, want.n, sizeof *want.v, cmp_line);
+    ck_assert_uint_eq(got.n, want.n);
+    for (size_t i = 0; i < got.n; i++) ck_assert_str_eq(got.v[i], want.v[i]);
+    lines_free(&got);
+    lines_free(&want);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    free(out);
+}
+END_TEST
+
+START_TEST(deduplicate_keep_last_passes_changes_only)
+{
+    /* every key's value is constant: after its first row nothing changes, so one row per key */
+    rn_registry *reg = registry();
+    char *out = tu_tmp_path("out");
+    char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
+                        "  - { id: gen, type: datagen, with: { rows: 30000, fields: { k: \"seq %% 50\", v: \"seq %% 50 * 2\" } } }\n"
+                        "  - { id: d, type: deduplicate, input: gen, key_by: k, with: { keep: last } }\n"
+                        "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv } }\n",
+                        backends[_i], tu_tmp_path("s"), out);
+    struct rn_job *job = parse_ok(reg, text);
+    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
+    struct lines got = read_csv_parts(out);
+    ck_assert_uint_eq(got.n, 50);
+    lines_free(&got);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    free(out);
+}
+END_TEST
+
+START_TEST(state_working_directories_are_removed_after_the_job)
+{
+    rn_registry *reg = registry();
+    char *sdir = tu_tmp_path("state");
+    char *text = tu_fmt("state: { backend: rocksdb, dir: %s }\nparallelism: 2\noperators:\n"
+                        "  - { id: gen, type: datagen, with: { rows: 5000, fields: { k: \"seq %% 10\" } } }\n"
+                        "  - { id: agg, type: aggregate, input: gen, key_by: k, with: { aggregates: { n: count(*) } } }\n"
+                        "  - { id: out, type: blackhole, input: agg, with: { quiet: true } }\n",
+                        sdir);
+    struct rn_job *job = parse_ok(reg, text);
+    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
+    DIR *d = opendir(sdir);
+    ck_assert_msg(d, "the state directory's parent was created");
+    struct dirent *e;
+    int left = 0;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') left++;
+    closedir(d);
+    ck_assert_int_eq(left, 0);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    free(sdir);
+}
+END_TEST
+
+static void expect_invalid(const char *text, const char *word)
+{
+    rn_registry *reg = registry();
+    struct rn_job_errors errs = {0};
+    struct rn_job *job = NULL;
+    ck_assert(rn_job_parse("keyed.yaml", text, strlen(text), reg, &job, &errs) != 0);
+    bool found = false;
+    for (size_t i = 0; i < errs.n; i++) found |= strstr(errs.items[i].msg, word) != NULL && errs.items[i].line > 0;
+    ck_assert_msg(found, "no positioned error with \"%s\" (first: %s)", word, errs.n ? errs.items[0].msg : "none");
+    rn_job_errors_free(&errs);
+    rn_registry_destroy(reg);
+}
+
+START_TEST(keyed_operator_without_key_by_is_refused)
+{
+    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq } } }\n"
+                   "  - { id: a, type: aggregate, input: g, with: { aggregates: { n: count(*) } } }\n",
+                   "key_by");
+}
+END_TEST
+
+START_TEST(bad_state_backend_and_bad_aggregate_are_refused)
+{
+    expect_invalid("state: { backend: leveldb }\noperators:\n  - { id: g, type: datagen, with: { fields: { k: seq } } }\n",
+                   "memory or rocksdb");
+    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, s: \"'x'\" } } }\n"
+                   "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: median(k) } } }\n",
+                   "unknown aggregate");
+    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, s: \"'x'\" } } }\n"
+                   "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: sum(s) } } }\n",
+                   "int64 or double");
+}
+END_TEST
+
+/* ---- timers, through a test-only keyed operator ---- */
+
+struct fired {
+    int64_t times[64];
+    int n;
+};
+static struct fired fired[2];   /* per subtask */
+
+static int t_plan(struct rn_plan_ctx *ctx) { return rn_plan_set_output(ctx, rn_plan_input_schema(ctx, 0)); }
+static int t_open(struct rn_op_ctx *ctx, void **state)
+{
+    *state = NULL;
+    fired[rn_op_subtask(ctx)].n = 0;
+    return rn_op_state(ctx) ? 0 : RN_EINVAL;
+}
+/* For each row: an event-time timer at 100 * (k + 1) ms, registered on every row (one timer). */
+static int t_process(void *state, struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b)
+{
+    (void)state;
+    (void)input;
+    struct rn_op_keys keys;
+    int rc = rn_op_keys(ctx, 0, b, &keys);
+    for (uint32_t r = 0; r < b->n_rows && !rc; r++)
+        rc = rn_op_timer_register(ctx, RN_TIMER_EVENT, &keys.keys[r], 0, 100 * (rn_col_i64(keys.column, r) + 1));
+    return rc;
+}
+static int t_on_timer(void *state, struct rn_op_ctx *ctx, const struct rn_timer *t)
+{
+    (void)state;
+    struct fired *f = &fired[rn_op_subtask(ctx)];
+    ck_assert(t->kind == RN_TIMER_EVENT && t->time <= rn_op_watermark(ctx));
+    if (f->n < 64) f->times[f->n++] = t->time;
+    return 0;
+}
+static void t_close(void *state, struct rn_op_ctx *ctx)
+{
+    (void)state;
+    (void)ctx;
+}
+static const struct rn_operator_def timer_op = {
+    .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def), .name = "test_timers",
+    .description = "test", .n_inputs_min = 1, .n_inputs_max = 1, .flags = RN_OP_KEYED | RN_OP_SINK,
+    .plan = t_plan, .open = t_open, .process = t_process, .on_timer = t_on_timer, .close = t_close,
+};
+
+START_TEST(event_time_timers_fire_once_each_in_time_order)
+{
+    rn_registry *reg = registry();
+    struct rn_error err;
+    ck_assert(rn_registry_add(reg, &timer_op, &err) == 0);
+    /* keys 0..9, event time = seq ms, watermark = max - 1: timers at 100, 200, ..., 1000 */
+    char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
+                        "  - id: gen\n    type: datagen\n    with: { rows: 3000, fields: { k: \"seq %% 10\", t: \"to_timestamp(seq)\" } }\n"
+                        "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
+                        "  - { id: tt, type: test_timers, input: gen, key_by: k }\n",
+                        backends[_i], tu_tmp_path("s"));
+    struct rn_job *job = parse_ok(reg, text);
+    char why[512];
+    ck_assert_msg(run(job, why, sizeof why) == RN_RUN_FINISHED, "%s", why);
+    ck_assert_int_eq(fired[0].n, 10);
+    for (int i = 0; i < 10; i++) ck_assert_int_eq(fired[0].times[i], 100 * (i + 1));
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("keyed");
+    TCase *tc = tcase_create("keyed");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, aggregate_final_rows_equal_a_direct_computation, 0, 2);
+    tcase_add_loop_test(tc, aggregate_at_parallelism_2_gives_the_same_results, 0, 2);
+    tcase_add_loop_test(tc, aggregate_emits_one_row_per_distinct_key_per_batch, 0, 2);
+    tcase_add_loop_test(tc, deduplicate_keep_first_passes_each_keys_first_row, 0, 2);
+    tcase_add_loop_test(tc, deduplicate_keep_last_passes_changes_only, 0, 2);
+    tcase_add_test(tc, state_working_directories_are_removed_after_the_job);
+    tcase_add_test(tc, keyed_operator_without_key_by_is_refused);
+    tcase_add_test(tc, bad_state_backend_and_bad_aggregate_are_refused);
+    tcase_add_loop_test(tc, event_time_timers_fire_once_each_in_time_order, 0, 2);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(make_suite)
