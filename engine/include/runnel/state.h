@@ -166,6 +166,30 @@ int rn_state_backend_restore(const struct rn_state_config *cfg, const char *cons
 uint64_t rn_state_backend_entries(const rn_state_backend *b);
 uint64_t rn_state_backend_memory(const rn_state_backend *b);
 
+/* ---- operator (non-keyed) state ----
+ *
+ * What a subtask remembers that is not per key: named lists of byte values (a source's
+ * positions, a sink's pending files). On restore at another parallelism the lists are
+ * redistributed: element i of a list, counted over the snapshots of all old subtasks in subtask
+ * order, goes to new subtask i mod parallelism (Flink's even-split redistribution). */
+
+typedef struct rn_opstate rn_opstate;
+
+rn_opstate *rn_opstate_create(void);
+void rn_opstate_destroy(rn_opstate *s);
+int rn_opstate_append(rn_opstate *s, const char *list, const void *val, uint32_t len);
+/* Empties a list (appending starts it again). */
+int rn_opstate_clear(rn_opstate *s, const char *list);
+/* Calls fn for each element of list in order (none when the list does not exist). */
+int rn_opstate_each(const rn_opstate *s, const char *list, int (*fn)(const void *val, uint32_t len, void *user),
+                    void *user);
+/* Writes every list into one file (atomically: temp file, fsync, rename), with a CRC32C. */
+int rn_opstate_snapshot(const rn_opstate *s, const char *path, struct rn_error *err);
+/* Builds subtask `index` of `parallelism` from the snapshot files of all old subtasks (in their
+ * subtask order). A missing, truncated or corrupt file is RN_ECORRUPT/RN_EIO naming it. */
+int rn_opstate_restore(const char *const *paths, size_t n_paths, uint32_t index, uint32_t parallelism,
+                       rn_opstate **out, struct rn_error *err);
+
 #ifdef __cplusplus
 }
 #endif
