@@ -4,6 +4,7 @@
  * with the same computation done here in C.
  */
 #include <check.h>
+#include <stdatomic.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -422,6 +423,75 @@ START_TEST(event_time_timers_fire_once_each_in_time_order)
 }
 END_TEST
 
+/* ---- processing-time timers ---- */
+
+static _Atomic int proc_fired;
+static _Atomic int64_t proc_late_ms;
+
+static int p_open(struct rn_op_ctx *ctx, void **state)
+{
+    *state = NULL;
+    return rn_op_state(ctx) ? 0 : RN_EINVAL;
+}
+/* On the first row of each key: a processing-time timer 50 ms from now. */
+static int p_process(void *state, struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b)
+{
+    (void)state;
+    (void)input;
+    struct rn_op_keys keys;
+    int rc = rn_op_keys(ctx, 0, b, &keys);
+    int64_t now = rn_op_processing_time(ctx);
+    for (uint32_t r = 0; r < b->n_rows && !rc; r++)
+        rc = rn_op_timer_register(ctx, RN_TIMER_PROCESSING, &keys.keys[r], 0, now + 50);
+    return rc;
+}
+static int p_on_timer(void *state, struct rn_op_ctx *ctx, const struct rn_timer *t)
+{
+    (void)state;
+    ck_assert(t->kind == RN_TIMER_PROCESSING);
+    int64_t late = rn_op_processing_time(ctx) - t->time;
+    ck_assert(late >= 0);
+    if (late > proc_late_ms) proc_late_ms = late;
+    proc_fired++;
+    return 0;
+}
+static const struct rn_operator_def proc_op = {
+    .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def), .name = "test_proc_timers",
+    .description = "test", .n_inputs_min = 1, .n_inputs_max = 1, .flags = RN_OP_KEYED | RN_OP_SINK,
+    .plan = t_plan, .open = p_open, .process = p_process, .on_timer = p_on_timer, .close = t_close,
+};
+
+START_TEST(processing_time_timers_fire_while_the_job_runs)
+{
+    rn_registry *reg = registry();
+    struct rn_error err;
+    ck_assert(rn_registry_add(reg, &proc_op, &err) == 0);
+    /* an unbounded, slow source (200 rows/s) of 3 keys: input keeps the task busy now and then,
+     * the timers must fire from the mailbox loop's deadline, not from input */
+    char *text = tu_fmt("operators:\n"
+                        "  - { id: gen, type: datagen, with: { rate_limit: 200, fields: { k: \"seq %% 3\" } } }\n"
+                        "  - { id: pt, type: test_proc_timers, input: gen, key_by: k }\n");
+    struct rn_job *job = parse_ok(reg, text);
+    proc_fired = 0;
+    proc_late_ms = 0;
+    FILE *log = fopen("/dev/null", "w");
+    struct rn_run_options o = {.log = log};
+    rn_runner *r = rn_runner_create(job, &o, &err);
+    ck_assert(r && rn_runner_start(r, &err) == 0);
+    for (int i = 0; i < 100 && proc_fired < 3; i++) rn_runner_wait(r, 50);
+    rn_runner_cancel(r);
+    ck_assert(rn_runner_wait(r, 10000));
+    ck_assert_msg(proc_fired >= 3, "%d processing-time timers fired in 5 s", (int)proc_fired);
+    ck_assert_msg(proc_late_ms < 1000, "a timer fired %lld ms late", (long long)proc_late_ms);
+    ck_assert_int_eq(rn_runner_state(r, NULL), RN_RUN_CANCELLED);
+    rn_runner_destroy(r);
+    fclose(log);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("keyed");
@@ -437,6 +507,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, keyed_operator_without_key_by_is_refused);
     tcase_add_test(tc, bad_state_backend_and_bad_aggregate_are_refused);
     tcase_add_loop_test(tc, event_time_timers_fire_once_each_in_time_order, 0, 2);
+    tcase_add_test(tc, processing_time_timers_fire_while_the_job_runs);
     suite_add_tcase(s, tc);
     return s;
 }
