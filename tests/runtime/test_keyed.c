@@ -222,6 +222,7 @@ END_TEST
 
 START_TEST(aggregate_emits_one_row_per_distinct_key_per_batch)
 {
+    char *sdir_ = tu_tmp_path("s");
     /* 4096-row batches of 10 keys: 10 rows out per batch */
     rn_registry *reg = registry();
     char *out = tu_tmp_path("out");
@@ -229,7 +230,7 @@ START_TEST(aggregate_emits_one_row_per_distinct_key_per_batch)
                         "  - { id: gen, type: datagen, with: { rows: 12288, fields: { k: \"seq %% 10\" } } }\n"
                         "  - { id: agg, type: aggregate, input: gen, key_by: k, with: { aggregates: { n: count(*) } } }\n"
                         "  - { id: out, type: file_sink, input: agg, with: { path: %s, format: csv } }\n",
-                        backends[_i], tu_tmp_path("s"), out);
+                        backends[_i], sdir_, out);
     struct rn_job *job = parse_ok(reg, text);
     ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
     struct lines l = read_csv_parts(out);
@@ -239,18 +240,20 @@ START_TEST(aggregate_emits_one_row_per_distinct_key_per_batch)
     rn_registry_destroy(reg);
     free(text);
     free(out);
+    free(sdir_);
 }
 END_TEST
 
 START_TEST(deduplicate_keep_first_passes_each_keys_first_row)
 {
+    char *sdir_ = tu_tmp_path("s");
     rn_registry *reg = registry();
     char *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - { id: gen, type: datagen, with: { rows: 20000, fields: { k: \"seq * 31 %% 101\", s: seq } } }\n"
                         "  - { id: d, type: deduplicate, input: gen, key_by: k }\n"
                         "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv } }\n",
-                        backends[_i], tu_tmp_path("s"), out);
+                        backends[_i], sdir_, out);
     struct rn_job *job = parse_ok(reg, text);
     ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
     struct lines got = read_csv_parts(out), want = {0};
@@ -271,11 +274,13 @@ START_TEST(deduplicate_keep_first_passes_each_keys_first_row)
     rn_registry_destroy(reg);
     free(text);
     free(out);
+    free(sdir_);
 }
 END_TEST
 
 START_TEST(deduplicate_keep_last_passes_changes_only)
 {
+    char *sdir_ = tu_tmp_path("s");
     /* every key's value is constant: after its first row nothing changes, so one row per key */
     rn_registry *reg = registry();
     char *out = tu_tmp_path("out");
@@ -283,7 +288,7 @@ START_TEST(deduplicate_keep_last_passes_changes_only)
                         "  - { id: gen, type: datagen, with: { rows: 30000, fields: { k: \"seq %% 50\", v: \"seq %% 50 * 2\" } } }\n"
                         "  - { id: d, type: deduplicate, input: gen, key_by: k, with: { keep: last } }\n"
                         "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv } }\n",
-                        backends[_i], tu_tmp_path("s"), out);
+                        backends[_i], sdir_, out);
     struct rn_job *job = parse_ok(reg, text);
     ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
     struct lines got = read_csv_parts(out);
@@ -293,6 +298,7 @@ START_TEST(deduplicate_keep_last_passes_changes_only)
     rn_registry_destroy(reg);
     free(text);
     free(out);
+    free(sdir_);
 }
 END_TEST
 
@@ -403,6 +409,7 @@ static const struct rn_operator_def timer_op = {
 
 START_TEST(event_time_timers_fire_once_each_in_time_order)
 {
+    char *sdir_ = tu_tmp_path("s");
     rn_registry *reg = registry();
     struct rn_error err;
     ck_assert(rn_registry_add(reg, &timer_op, &err) == 0);
@@ -411,7 +418,7 @@ START_TEST(event_time_timers_fire_once_each_in_time_order)
                         "  - id: gen\n    type: datagen\n    with: { rows: 3000, fields: { k: \"seq %% 10\", t: \"to_timestamp(seq)\" } }\n"
                         "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
                         "  - { id: tt, type: test_timers, input: gen, key_by: k }\n",
-                        backends[_i], tu_tmp_path("s"));
+                        backends[_i], sdir_);
     struct rn_job *job = parse_ok(reg, text);
     char why[512];
     ck_assert_msg(run(job, why, sizeof why) == RN_RUN_FINISHED, "%s", why);
@@ -420,6 +427,7 @@ START_TEST(event_time_timers_fire_once_each_in_time_order)
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
+    free(sdir_);
 }
 END_TEST
 

@@ -60,7 +60,8 @@ static char *old_snapshot(int i, int count)
         snprintf(v, sizeof v, "%d.%d", i, k);
         ck_assert_int_eq(rn_opstate_append(s, "l", v, (uint32_t)strlen(v)), 0);
     }
-    char *path = tu_fmt("%s-%d", tu_tmp_path("snap"), i);
+    char *base = tu_tmp_path("snap"), *path = tu_fmt("%s-%d", base, i);
+    free(base);
     struct rn_error err;
     ck_assert_msg(rn_opstate_snapshot(s, path, &err) == 0, "%s", err.msg);
     rn_opstate_destroy(s);
