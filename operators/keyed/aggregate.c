@@ -8,7 +8,9 @@
  * batch's accumulators into the stored ones, rn_state_get_many reads the results back). Each
  * accumulator is a fixed-size array of 16-byte slots, one per aggregate, folded by combine().
  * count_distinct keeps the values seen per key in a map state (namespace = the aggregate's
- * index) and adds only the values new to it.
+ * index) and adds only the values new to it. min, max, first and last of strings keep the
+ * string in a value state (namespace = the aggregate's index): the batch's best string per key
+ * is chosen first, then the state is read and written once per key.
  */
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@ struct agg {
     struct rn_type in;     /* the argument's type */
     struct rn_type out;
     bool is_double;        /* arithmetic on doubles */
+    bool is_string;        /* min/max/first/last of strings: kept in the string state */
 };
 
 struct spec {
@@ -105,9 +108,9 @@ static int parse_agg(const char *text, struct agg *a, const rn_schema *in, char 
         a->out = a->fn == F_AVG ? rn_type_of(RN_T_DOUBLE) : a->in;
         return 0;
     default:   /* min, max, first, last */
-        if (t != RN_T_INT64 && t != RN_T_DOUBLE && t != RN_T_TIMESTAMP && t != RN_T_BOOL)
-            return snprintf(buf, blen, "%s() takes int64, double, timestamp or bool (strings: not yet)", fn_names[f]),
-                   RN_EINVAL;
+        if (t != RN_T_INT64 && t != RN_T_DOUBLE && t != RN_T_TIMESTAMP && t != RN_T_BOOL && t != RN_T_STRING)
+            return snprintf(buf, blen, "%s() takes int64, double, timestamp, bool or string", fn_names[f]), RN_EINVAL;
+        a->is_string = t == RN_T_STRING;
         a->out = a->in;
         return 0;
     }
@@ -184,7 +187,7 @@ struct state {
     struct spec *spec;
     rn_expr **args;
     rn_state_backend *backend;
-    rn_state *acc_state, *distinct_state;
+    rn_state *acc_state, *distinct_state, *string_state;
     uint32_t acc_size;          /* bytes of one accumulator */
     /* per-batch scratch */
     uint32_t cap, table_cap;
@@ -196,6 +199,7 @@ struct state {
     struct slot *accs;          /* n_distinct * n aggregates */
     const void **results;
     uint32_t *lens;
+    struct rn_str *best;        /* string aggregates: the batch's best string per (key, aggregate) */
 };
 
 static void combine(void *accp, const void *inp, void *user)
@@ -217,6 +221,10 @@ static void combine(void *accp, const void *inp, void *user)
             break;
         case F_MIN:
         case F_MAX:
+            if (g->is_string) {   /* the value is in the string state; here only "has one" */
+                a->n |= b->n;
+                break;
+            }
             if (!b->n) break;
             if (!a->n) *a = *b;
             else if (g->is_double ? (g->fn == F_MIN ? b->v.d < a->v.d : b->v.d > a->v.d)
@@ -227,7 +235,7 @@ static void combine(void *accp, const void *inp, void *user)
             if (!a->n && b->n) *a = *b;
             break;
         case F_LAST:
-            if (b->n) *a = *b;
+            if (b->n) a->v = b->v, a->n |= b->n;
             break;
         }
     }
@@ -264,6 +272,14 @@ static int open_(struct rn_op_ctx *ctx, void **state)
         return rc;
     }
     for (uint32_t i = 0; i < st->spec->n; i++)
+        if (st->spec->a[i].is_string && !st->string_state) {
+            struct rn_state_desc d = {"aggregate.string", RN_STATE_VALUE, 0, 0, NULL, NULL};
+            if ((rc = rn_state_declare(st->backend, &d, &st->string_state, &err))) {
+                rn_op_error(ctx, "keyed state: %s", err.msg);
+                return rc;
+            }
+        }
+    for (uint32_t i = 0; i < st->spec->n; i++)
         if (st->spec->a[i].fn == F_COUNT_DISTINCT && !st->distinct_state) {
             struct rn_state_desc d = {"aggregate.distinct", RN_STATE_MAP, 0, 0, NULL, NULL};
             if ((rc = rn_state_declare(st->backend, &d, &st->distinct_state, &err))) {
@@ -290,6 +306,8 @@ static int grow(struct state *st, uint32_t n)
     void *a = realloc(st->accs, (size_t)n * st->acc_size);
     if (!a) return RN_ENOMEM;
     st->accs = a;
+    if (!(a = realloc(st->best, (size_t)n * st->spec->n * sizeof *st->best))) return RN_ENOMEM;
+    st->best = a;
 #undef GROW
     st->cap = n;
     st->table_cap = tc;
@@ -317,6 +335,47 @@ static void fold_row(const struct agg *g, struct slot *sl, const struct rn_colum
     if (g->fn == F_AVG && !g->is_double) one.v.d = (double)one.v.i;
     struct spec single = {1, (struct agg *)g, {0, 0}, NULL};
     combine(sl, &one, &single);
+}
+
+static int str_cmp(struct rn_str a, struct rn_str b)
+{
+    uint32_t m = a.len < b.len ? a.len : b.len;
+    int c = m ? memcmp(a.ptr, b.ptr, m) : 0;
+    return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/* The batch's best string for one key so far (best is valid when sl->n is set). */
+static void fold_string(const struct agg *g, struct slot *sl, struct rn_str *best, const struct rn_column *c,
+                        uint32_t row)
+{
+    if (rn_column_is_null(c, row)) return;
+    struct rn_str v = rn_col_str(c, row);
+    bool take = !sl->n || g->fn == F_LAST || (g->fn == F_MIN && str_cmp(v, *best) < 0) ||
+                (g->fn == F_MAX && str_cmp(v, *best) > 0);
+    if (take) *best = v;
+    sl->n = 1;
+}
+
+/* Merges the batch's best string with the stored one for key d and writes the result into the
+ * output (before any other state call: the stored pointer is only valid until then). */
+static int merge_string(struct state *st, uint32_t agg_index, const struct agg *g, uint32_t d, bool batch_has,
+                        struct rn_batch *o, uint32_t col)
+{
+    const void *v;
+    uint32_t len;
+    int rc = rn_state_get(st->string_state, &st->dkeys[d], agg_index, &v, &len);
+    if (rc) return rc;
+    struct rn_str stored = {v, len}, mine = st->best[(size_t)d * st->spec->n + agg_index];
+    bool has_stored = v != NULL, use_mine;
+    if (!batch_has) use_mine = false;
+    else if (!has_stored) use_mine = true;
+    else if (g->fn == F_FIRST) use_mine = false;
+    else if (g->fn == F_LAST) use_mine = true;
+    else use_mine = g->fn == F_MIN ? str_cmp(mine, stored) < 0 : str_cmp(mine, stored) > 0;
+    struct rn_str result = use_mine ? mine : stored;
+    if (!use_mine && !has_stored) return rn_batch_set_null(o, col, d);
+    if ((rc = rn_batch_set_str(o, col, d, result.ptr, result.len))) return rc;
+    return use_mine ? rn_state_put(st->string_state, &st->dkeys[d], agg_index, mine.ptr, mine.len) : 0;
 }
 
 static int add_distinct(struct state *st, uint32_t agg_index, const struct rn_column *c, uint32_t row,
@@ -425,6 +484,7 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
         for (uint32_t r = 0; r < n && rc == 0; r++) {
             struct slot *sl = (struct slot *)((char *)st->accs + (size_t)st->row_key[r] * st->acc_size) + i;
             if (g->fn == F_COUNT_DISTINCT) rc = add_distinct(st, i, &cols[i], r, &keys.keys[r], sl);
+            else if (g->is_string) fold_string(g, sl, &st->best[(size_t)st->row_key[r] * sp->n + i], &cols[i], r);
             else fold_row(g, sl, &cols[i], r);
         }
     }
@@ -438,10 +498,19 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     }
     struct rn_batch *o = rn_batch_new(rn_op_output_schema(ctx), nd ? nd : 1);
     if (!o) return RN_ENOMEM;
+    /* the batch's own "has a string" flags, before results[] pointers are invalidated */
     for (uint32_t d = 0; d < nd && rc == 0; d++) {
         rc = put_key(o, keys.column, d, st->first_row[d]);
         const struct slot *sl = st->results[d];
-        for (uint32_t i = 0; i < sp->n && rc == 0 && sl; i++) rc = put_value(o, i + 1, d, &sp->a[i], &sl[i]);
+        for (uint32_t i = 0; i < sp->n && rc == 0 && sl; i++)
+            if (!sp->a[i].is_string) rc = put_value(o, i + 1, d, &sp->a[i], &sl[i]);
+    }
+    for (uint32_t i = 0; i < sp->n && rc == 0; i++) {
+        if (!sp->a[i].is_string) continue;
+        for (uint32_t d = 0; d < nd && rc == 0; d++) {
+            const struct slot *mine = (const struct slot *)((const char *)st->accs + (size_t)d * st->acc_size) + i;
+            rc = merge_string(st, i, &sp->a[i], d, mine->n != 0, o, i + 1);
+        }
     }
     o->n_rows = nd;
     if (rc) {
@@ -467,6 +536,7 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     free(st->accs);
     free(st->results);
     free(st->lens);
+    free(st->best);
     free(st);
 }
 

@@ -220,6 +220,49 @@ START_TEST(aggregate_at_parallelism_2_gives_the_same_results)
 }
 END_TEST
 
+START_TEST(aggregate_min_max_first_last_of_strings)
+{
+    /* 20,000 rows over 3 batches+: k = seq % 7, s = 'v' || ((seq * 7919) % 1000), null every 11th */
+    char *sdir_ = tu_tmp_path("s");
+    rn_registry *reg = registry();
+    char *out = tu_tmp_path("out");
+    char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
+                        "  - id: gen\n    type: datagen\n    with:\n      rows: 20000\n      fields:\n"
+                        "        k: \"seq %% 7\"\n"
+                        "        s: \"CASE WHEN seq %% 11 = 0 THEN CAST(NULL AS string) ELSE concat('v', (seq * 7919) %% 1000) END\"\n"
+                        "  - { id: agg, type: aggregate, input: gen, key_by: k, with: { aggregates: "
+                        "{ lo: min(s), hi: max(s), f: first(s), l: last(s) } } }\n"
+                        "  - { id: out, type: file_sink, input: agg, with: { path: %s, format: csv } }\n",
+                        backends[_i], sdir_, out);
+    struct rn_job *job = parse_ok(reg, text);
+    char why[512];
+    ck_assert_msg(run(job, why, sizeof why) == RN_RUN_FINISHED, "%s", why);
+    char *got[MAX_KEYS] = {0};
+    last_per_key(out, got);
+    for (int k = 0; k < 7; k++) {
+        char lo[16] = "", hi[16] = "", f[16] = "", l[16] = "", v[16];
+        for (int64_t seq = k; seq < 20000; seq += 7) {
+            if (seq % 11 == 0) continue;
+            snprintf(v, sizeof v, "v%d", (int)((seq * 7919) % 1000));
+            if (!lo[0] || strcmp(v, lo) < 0) strcpy(lo, v);
+            if (!hi[0] || strcmp(v, hi) > 0) strcpy(hi, v);
+            if (!f[0]) strcpy(f, v);
+            strcpy(l, v);
+        }
+        char *want = tu_fmt("%d,%s,%s,%s,%s", k, lo, hi, f, l);
+        ck_assert_msg(got[k] && !strcmp(got[k], want), "%s key %d: got %s, want %s", backends[_i], k,
+                      got[k] ? got[k] : "(none)", want);
+        free(want);
+        free(got[k]);
+    }
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    free(out);
+    free(sdir_);
+}
+END_TEST
+
 START_TEST(aggregate_emits_one_row_per_distinct_key_per_batch)
 {
     char *sdir_ = tu_tmp_path("s");
@@ -359,6 +402,9 @@ START_TEST(bad_state_backend_and_bad_aggregate_are_refused)
     expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, s: \"'x'\" } } }\n"
                    "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: sum(s) } } }\n",
                    "int64 or double");
+    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, v: \"CAST(NULL AS vector<2>)\" } } }\n"
+                   "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: max(v) } } }\n",
+                   "string");
 }
 END_TEST
 
@@ -509,6 +555,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, aggregate_final_rows_equal_a_direct_computation, 0, 2);
     tcase_add_loop_test(tc, aggregate_at_parallelism_2_gives_the_same_results, 0, 2);
     tcase_add_loop_test(tc, aggregate_emits_one_row_per_distinct_key_per_batch, 0, 2);
+    tcase_add_loop_test(tc, aggregate_min_max_first_last_of_strings, 0, 2);
     tcase_add_loop_test(tc, deduplicate_keep_first_passes_each_keys_first_row, 0, 2);
     tcase_add_loop_test(tc, deduplicate_keep_last_passes_changes_only, 0, 2);
     tcase_add_test(tc, state_working_directories_are_removed_after_the_job);
