@@ -13,7 +13,10 @@
  * kinds give them structure:
  *   value        one value per (key, namespace)
  *   reducing     like value, but add() folds the new value into the old with a combine function
- *                (count, sum, min, max: the aggregate operator's accumulators)
+ *                (count, sum, min, max: the aggregate operator's accumulators). Flink's
+ *                aggregating state is this over accumulators: the operator turns its inputs into
+ *                an accumulator (pre-combining a batch per key) and the state combines
+ *                accumulators.
  *   list         an append-only list of values per (key, namespace)
  *   map          a map of user keys to values per (key, namespace)
  * A state may have a time-to-live (processing time, from the backend's clock): a value not
