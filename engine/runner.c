@@ -60,8 +60,10 @@ struct op_keys {
     rn_expr **expr;               /* key_by compiled per input, on first use */
     struct rn_column col;         /* the last evaluated key column */
     uint64_t *hashes;
-    struct rn_state_key *keys;
-    uint32_t cap;
+    struct rn_state_key *keys, *group_keys;
+    uint32_t *group, *first_row, *last_row;
+    int32_t *table;               /* open addressing over distinct keys: group, or -1 */
+    uint32_t cap, table_cap;
     uint8_t *bytes;
     size_t bytes_cap;
 };
@@ -74,6 +76,11 @@ static void op_keys_free(struct op_keys *k)
     rn_column_release(&k->col);
     free(k->hashes);
     free(k->keys);
+    free(k->group_keys);
+    free(k->group);
+    free(k->first_row);
+    free(k->last_row);
+    free(k->table);
     free(k->bytes);
     free(k);
 }
@@ -236,11 +243,20 @@ int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, 
     }
     uint32_t n = b->n_rows;
     if (n > k->cap) {
-        uint64_t *h = realloc(k->hashes, n * sizeof *h);
-        if (h) k->hashes = h;
-        struct rn_state_key *keys = realloc(k->keys, n * sizeof *keys);
-        if (keys) k->keys = keys;
-        if (!h || !keys) return RN_ENOMEM;
+#define GROW(p) do { void *q_ = realloc((p), (size_t)n * sizeof *(p)); if (!q_) return RN_ENOMEM; (p) = q_; } while (0)
+        GROW(k->hashes);
+        GROW(k->keys);
+        GROW(k->group_keys);
+        GROW(k->group);
+        GROW(k->first_row);
+        GROW(k->last_row);
+#undef GROW
+        uint32_t tc = 16;
+        while (tc < 2 * n) tc *= 2;
+        int32_t *t = realloc(k->table, tc * sizeof *t);
+        if (!t) return RN_ENOMEM;
+        k->table = t;
+        k->table_cap = tc;
         k->cap = n;
     }
     rn_hash_column(&k->col, n, k->hashes, 0);
@@ -265,7 +281,29 @@ int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, 
         k->keys[i].key_group = (uint16_t)rn_key_group(k->hashes[i], maxp);
         at += k->keys[i].len;
     }
-    *out = (struct rn_op_keys){n, &k->col, k->hashes, k->keys};
+    /* group the rows by distinct key, in order of first appearance */
+    uint32_t groups = 0, mask = k->table_cap - 1;
+    memset(k->table, 0xff, k->table_cap * sizeof *k->table);
+    for (uint32_t r = 0; r < n; r++) {
+        const struct rn_state_key *key = &k->keys[r];
+        for (uint32_t h = (uint32_t)k->hashes[r] & mask;; h = (h + 1) & mask) {
+            int32_t g = k->table[h];
+            if (g < 0) {
+                k->table[h] = (int32_t)groups;
+                k->group_keys[groups] = *key;
+                k->first_row[groups] = k->last_row[groups] = r;
+                k->group[r] = groups++;
+                break;
+            }
+            const struct rn_state_key *o = &k->group_keys[g];
+            if (o->len == key->len && o->key_group == key->key_group && !memcmp(o->data, key->data, key->len)) {
+                k->group[r] = (uint32_t)g;
+                k->last_row[g] = r;
+                break;
+            }
+        }
+    }
+    *out = (struct rn_op_keys){n, &k->col, k->hashes, k->keys, groups, k->group, k->group_keys, k->first_row, k->last_row};
     return 0;
 }
 

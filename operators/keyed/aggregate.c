@@ -190,10 +190,7 @@ struct state {
     rn_state *acc_state, *distinct_state, *string_state;
     uint32_t acc_size;          /* bytes of one accumulator */
     /* per-batch scratch */
-    uint32_t cap, table_cap;
-    int32_t *table;             /* open addressing: index into the distinct keys, or -1 */
-    uint32_t *first_row;        /* per distinct key: the row that first had it */
-    uint32_t *row_key;          /* per row: its distinct key */
+    uint32_t cap;
     struct rn_state_key *dkeys; /* per distinct key */
     int64_t *ns;
     struct slot *accs;          /* n_distinct * n aggregates */
@@ -293,12 +290,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
 static int grow(struct state *st, uint32_t n)
 {
     if (n <= st->cap) return 0;
-    uint32_t tc = 16;
-    while (tc < 2 * n) tc *= 2;
 #define GROW(p, count) do { void *q_ = realloc((p), (size_t)(count) * sizeof *(p)); if (!q_) return RN_ENOMEM; (p) = q_; } while (0)
-    GROW(st->table, tc);
-    GROW(st->first_row, n);
-    GROW(st->row_key, n);
     GROW(st->dkeys, n);
     GROW(st->ns, n);
     GROW(st->results, n);
@@ -310,7 +302,6 @@ static int grow(struct state *st, uint32_t n)
     st->best = a;
 #undef GROW
     st->cap = n;
-    st->table_cap = tc;
     return 0;
 }
 
@@ -454,37 +445,18 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
             return RN_EINVAL;
         }
     }
-    /* 1. distinct keys of the batch (first appearance order) */
-    memset(st->table, 0xff, st->table_cap * sizeof *st->table);
-    uint32_t nd = 0, mask = st->table_cap - 1;
-    for (uint32_t r = 0; r < n; r++) {
-        const struct rn_state_key *k = &keys.keys[r];
-        uint32_t h = (uint32_t)keys.hashes[r] & mask;
-        for (;; h = (h + 1) & mask) {
-            int32_t d = st->table[h];
-            if (d < 0) {
-                st->table[h] = (int32_t)nd;
-                st->dkeys[nd] = *k;
-                st->first_row[nd] = r;
-                st->ns[nd] = 0;
-                memset((char *)st->accs + (size_t)nd * st->acc_size, 0, st->acc_size);
-                st->row_key[r] = nd++;
-                break;
-            }
-            const struct rn_state_key *o = &st->dkeys[d];
-            if (o->len == k->len && o->key_group == k->key_group && !memcmp(o->data, k->data, k->len)) {
-                st->row_key[r] = (uint32_t)d;
-                break;
-            }
-        }
-    }
+    /* 1. the batch's distinct keys (the runtime grouped the rows) */
+    uint32_t nd = keys.n_groups;
+    memcpy(st->dkeys, keys.group_keys, nd * sizeof *st->dkeys);
+    memset(st->ns, 0, nd * sizeof *st->ns);
+    memset(st->accs, 0, (size_t)nd * st->acc_size);
     /* 2. pre-combine the rows into one accumulator per distinct key */
     for (uint32_t i = 0; i < n_args && rc == 0; i++) {
         const struct agg *g = &sp->a[i];
         for (uint32_t r = 0; r < n && rc == 0; r++) {
-            struct slot *sl = (struct slot *)((char *)st->accs + (size_t)st->row_key[r] * st->acc_size) + i;
+            struct slot *sl = (struct slot *)((char *)st->accs + (size_t)keys.group[r] * st->acc_size) + i;
             if (g->fn == F_COUNT_DISTINCT) rc = add_distinct(st, i, &cols[i], r, &keys.keys[r], sl);
-            else if (g->is_string) fold_string(g, sl, &st->best[(size_t)st->row_key[r] * sp->n + i], &cols[i], r);
+            else if (g->is_string) fold_string(g, sl, &st->best[(size_t)keys.group[r] * sp->n + i], &cols[i], r);
             else fold_row(g, sl, &cols[i], r);
         }
     }
@@ -500,7 +472,7 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     if (!o) return RN_ENOMEM;
     /* the batch's own "has a string" flags, before results[] pointers are invalidated */
     for (uint32_t d = 0; d < nd && rc == 0; d++) {
-        rc = put_key(o, keys.column, d, st->first_row[d]);
+        rc = put_key(o, keys.column, d, keys.first_row[d]);
         const struct slot *sl = st->results[d];
         for (uint32_t i = 0; i < sp->n && rc == 0 && sl; i++)
             if (!sp->a[i].is_string) rc = put_value(o, i + 1, d, &sp->a[i], &sl[i]);
@@ -528,9 +500,6 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     for (uint32_t i = 0; st->spec && st->args && i < st->spec->n; i++) rn_expr_destroy(st->args[i]);
     free(st->args);
     spec_free(st->spec);
-    free(st->table);
-    free(st->first_row);
-    free(st->row_key);
     free(st->dkeys);
     free(st->ns);
     free(st->accs);

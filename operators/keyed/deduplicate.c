@@ -36,8 +36,7 @@ struct state {
     bool last;
     rn_state_backend *backend;
     rn_state *seen;
-    uint32_t cap, table_cap;
-    int32_t *table;
+    uint32_t cap;
     uint32_t *pick;             /* per distinct key: the row kept from this batch */
     struct rn_state_key *dkeys;
     int64_t *ns;
@@ -64,10 +63,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
 static int grow(struct state *st, uint32_t n)
 {
     if (n <= st->cap) return 0;
-    uint32_t tc = 16;
-    while (tc < 2 * n) tc *= 2;
 #define GROW(p, count) do { void *q_ = realloc((p), (size_t)(count) * sizeof *(p)); if (!q_) return RN_ENOMEM; (p) = q_; } while (0)
-    GROW(st->table, tc);
     GROW(st->pick, n);
     GROW(st->dkeys, n);
     GROW(st->ns, n);
@@ -77,7 +73,6 @@ static int grow(struct state *st, uint32_t n)
     GROW(st->sel, n);
 #undef GROW
     st->cap = n;
-    st->table_cap = tc;
     return 0;
 }
 
@@ -110,26 +105,12 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     struct rn_op_keys keys;
     int rc = rn_op_keys(ctx, 0, b, &keys);
     if (rc || (rc = grow(st, b->n_rows))) return rc;
-    /* the first (or last) row of each distinct key in this batch */
-    memset(st->table, 0xff, st->table_cap * sizeof *st->table);
-    uint32_t nd = 0, mask = st->table_cap - 1;
-    for (uint32_t r = 0; r < b->n_rows; r++) {
-        const struct rn_state_key *k = &keys.keys[r];
-        for (uint32_t h = (uint32_t)keys.hashes[r] & mask;; h = (h + 1) & mask) {
-            int32_t d = st->table[h];
-            if (d < 0) {
-                st->table[h] = (int32_t)nd;
-                st->dkeys[nd] = *k;
-                st->ns[nd] = 0;
-                st->pick[nd++] = r;
-                break;
-            }
-            const struct rn_state_key *o = &st->dkeys[d];
-            if (o->len == k->len && o->key_group == k->key_group && !memcmp(o->data, k->data, k->len)) {
-                if (st->last) st->pick[d] = r;
-                break;
-            }
-        }
+    /* the first (or last) row of each distinct key in this batch (the runtime grouped them) */
+    uint32_t nd = keys.n_groups;
+    for (uint32_t d = 0; d < nd; d++) {
+        st->dkeys[d] = keys.group_keys[d];
+        st->ns[d] = 0;
+        st->pick[d] = st->last ? keys.last_row[d] : keys.first_row[d];
     }
     if ((rc = rn_state_get_many(st->seen, st->dkeys, st->ns, nd, st->vals, st->lens))) {
         rn_op_error(ctx, "keyed state: %s", rn_strerror(rc));
@@ -168,7 +149,6 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     (void)ctx;
     struct state *st = state;
     if (!st) return;
-    free(st->table);
     free(st->pick);
     free(st->dkeys);
     free(st->ns);

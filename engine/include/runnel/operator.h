@@ -171,12 +171,17 @@ int rn_op_compile(struct rn_op_ctx *ctx, const char *name, const rn_schema *s, r
 
 /* Keyed operators: the keys of batch b (from input `input`), evaluated with the node's key_by:
  * per row the key column's value, its hash, and its encoded bytes with the key group (for
- * keyed state). Valid until the next call. */
+ * keyed state); and the batch's rows grouped by distinct key (in order of first appearance),
+ * for pre-combining a batch before touching state once per key. Valid until the next call. */
 struct rn_op_keys {
-    uint32_t n;
+    uint32_t n;                              /* rows */
     const struct rn_column *column;
     const uint64_t *hashes;
-    const struct rn_state_key *keys;
+    const struct rn_state_key *keys;         /* per row */
+    uint32_t n_groups;                       /* distinct keys */
+    const uint32_t *group;                   /* per row: its distinct key, 0 .. n_groups-1 */
+    const struct rn_state_key *group_keys;   /* per distinct key */
+    const uint32_t *first_row, *last_row;    /* per distinct key */
 };
 int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, struct rn_op_keys *out);
 /* The keyed-state configuration of this subtask (the job's `state:` backend, a working
