@@ -16,7 +16,9 @@
 
 #include "runnel/batch.h"
 
-enum rn_el_kind { RN_EL_BATCH, RN_EL_WATERMARK, RN_EL_EOI };
+/* RN_EL_IDLE: the producer has no data for now (its watermark strategy's idle_timeout passed);
+ * the consumer stops waiting for its watermark until the next watermark element. */
+enum rn_el_kind { RN_EL_BATCH, RN_EL_WATERMARK, RN_EL_EOI, RN_EL_IDLE };
 
 struct rn_element {
     enum rn_el_kind kind;

@@ -101,6 +101,7 @@ struct in_chan {
     uint32_t port;
     int64_t watermark;
     bool eoi;
+    bool idle;                    /* the producer said it has no data for now */
 };
 
 struct task {
@@ -117,6 +118,9 @@ struct task {
     bool started;
     int64_t watermark;
     int failed_pos;               /* the operator whose callback failed first, or -1 */
+    /* sources with a watermark idle_timeout */
+    int64_t last_data_ms;         /* processing time of the last batch emitted */
+    bool idle;                    /* RN_EL_IDLE sent, no batch since */
 };
 
 struct chain {
@@ -410,6 +414,7 @@ int rn_op_compile(struct rn_op_ctx *ctx, const char *name, const rn_schema *s, r
 
 static int route(struct task *t, struct rn_batch *b);
 static int deliver_watermark(struct task *t, uint32_t from_pos, int64_t wm);
+static int broadcast_el(struct task *t, enum rn_el_kind kind, int64_t wm);
 
 /* Records which operator failed first in this task. */
 static int op_failed(struct task *t, uint32_t pos, int rc)
@@ -452,6 +457,9 @@ int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b)
         const struct rn_watermark_spec *w = ctx->node->watermark;
         int64_t wm = ctx->max_ts - w->max_out_of_orderness - 1;
         if (wm > t->watermark) rc = deliver_watermark(t, ctx->pos + 1, wm);
+        else if (t->idle) rc = broadcast_el(t, RN_EL_WATERMARK, t->watermark);   /* active again */
+        t->idle = false;
+        if (w->idle_timeout > 0) t->last_data_ms = rn_op_processing_time(ctx);
     }
     return rc;
 }
@@ -603,12 +611,18 @@ static int end_of_input(struct task *t)
     return rc;
 }
 
+/* The minimum watermark over the inputs that are not idle (an ended input counts as +inf);
+ * when every open input is idle, the watermark stays where it is. */
 static int64_t min_input_watermark(const struct task *t)
 {
     int64_t m = INT64_MAX;
-    for (uint32_t i = 0; i < t->n_in; i++)
+    bool any_active = false;
+    for (uint32_t i = 0; i < t->n_in; i++) {
+        if (t->ins[i].idle && !t->ins[i].eoi) continue;
+        any_active = true;
         if (t->ins[i].watermark < m) m = t->ins[i].watermark;
-    return m;
+    }
+    return any_active ? m : t->watermark;
 }
 
 static int handle(struct task *t, struct in_chan *in, struct rn_element *el)
@@ -623,12 +637,16 @@ static int handle(struct task *t, struct in_chan *in, struct rn_element *el)
         break;
     case RN_EL_WATERMARK:
     case RN_EL_EOI:
+    case RN_EL_IDLE:
         if (el->kind == RN_EL_EOI) {
             in->eoi = true;
             t->n_eoi++;
             in->watermark = INT64_MAX;
-        } else if (el->watermark > in->watermark) {
-            in->watermark = el->watermark;
+        } else if (el->kind == RN_EL_IDLE) {
+            in->idle = true;
+        } else {
+            in->idle = false;
+            if (el->watermark > in->watermark) in->watermark = el->watermark;
         }
         int64_t wm = min_input_watermark(t);
         /* the final watermark is sent by end_of_input, after the last input ended */
@@ -651,6 +669,16 @@ static int run_source(struct task *t)
         int rc = op_failed(t, 0, src->def->poll(src->state, src));
         if (rc == RN_EEND) return end_of_input(t);
         if (rc == RN_EAGAIN) {
+            /* nothing to emit: after idle_timeout without data, tell downstream not to wait */
+            const struct rn_watermark_spec *w = src->node->watermark;
+            if (w && w->idle_timeout > 0 && !t->idle) {
+                int64_t now = rn_op_processing_time(src);
+                if (!t->last_data_ms) t->last_data_ms = now;
+                if (now - t->last_data_ms >= w->idle_timeout) {
+                    t->idle = true;
+                    if ((rc = broadcast_el(t, RN_EL_IDLE, 0))) return rc;
+                }
+            }
             usleep(1000);
             continue;
         }
@@ -763,7 +791,7 @@ static int add_in(struct task *t, struct rn_channel *ch, uint32_t port)
     struct in_chan *ins = realloc(t->ins, (t->n_in + 1) * sizeof *ins);
     if (!ins) return RN_ENOMEM;
     t->ins = ins;
-    t->ins[t->n_in++] = (struct in_chan){ch, port, INT64_MIN, false};
+    t->ins[t->n_in++] = (struct in_chan){ch, port, INT64_MIN, false, false};
     return 0;
 }
 

@@ -546,6 +546,90 @@ START_TEST(processing_time_timers_fire_while_the_job_runs)
 }
 END_TEST
 
+/* ---- idle sources do not hold the watermark back ---- */
+
+static _Atomic int64_t max_wm;
+
+static int w_plan(struct rn_plan_ctx *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+static int w_open(struct rn_op_ctx *ctx, void **state)
+{
+    (void)ctx;
+    *state = NULL;
+    return 0;
+}
+static int w_process(void *state, struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b)
+{
+    (void)state;
+    (void)ctx;
+    (void)input;
+    (void)b;
+    return 0;
+}
+static int w_on_watermark(void *state, struct rn_op_ctx *ctx, int64_t wm)
+{
+    (void)state;
+    (void)ctx;
+    if (wm != INT64_MAX && wm > max_wm) max_wm = wm;
+    return 0;
+}
+static const struct rn_operator_def wm_op = {
+    .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def), .name = "test_wm_max",
+    .description = "test", .n_inputs_min = 1, .n_inputs_max = 1, .flags = RN_OP_SINK,
+    .plan = w_plan, .open = w_open, .process = w_process, .on_watermark = w_on_watermark, .close = t_close,
+};
+
+/* A fast source (event times from 1,000,000 ms) and a slow unbounded one (2 rows/s, event times
+ * near 0) into a union: returns the highest watermark the union passed on within ~1.5 s. */
+static int64_t union_watermark(const char *slow_idle)
+{
+    rn_registry *reg = registry();
+    struct rn_error err;
+    ck_assert(rn_registry_add(reg, &wm_op, &err) == 0);
+    char *text = tu_fmt("operators:\n"
+                        "  - id: fast\n    type: datagen\n"
+                        "    with: { rows: 40000, rate_limit: 20000, fields: { t: \"to_timestamp(1000000 + seq)\" } }\n"
+                        "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
+                        "  - id: slow\n    type: datagen\n"
+                        "    with: { rate_limit: 2, fields: { t: \"to_timestamp(seq)\" } }\n"
+                        "    watermark: { column: t, max_out_of_orderness: 0ms%s }\n"
+                        "  - { id: u, type: union, input: [fast, slow] }\n"
+                        "  - { id: rec, type: test_wm_max, input: u }\n",
+                        slow_idle);
+    struct rn_job *job = parse_ok(reg, text);
+    max_wm = INT64_MIN;
+    FILE *log = fopen("/dev/null", "w");
+    struct rn_run_options o = {.log = log};
+    rn_runner *r = rn_runner_create(job, &o, &err);
+    ck_assert(r && rn_runner_start(r, &err) == 0);
+    rn_runner_wait(r, 1500);
+    rn_runner_cancel(r);
+    ck_assert(rn_runner_wait(r, 10000));
+    rn_runner_destroy(r);
+    fclose(log);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    return max_wm;
+}
+
+START_TEST(an_idle_source_does_not_hold_back_the_watermark)
+{
+    int64_t wm = union_watermark(", idle_timeout: 100ms");
+    ck_assert_msg(wm > 1000000, "the union's watermark reached %lld: the idle source held it back", (long long)wm);
+}
+END_TEST
+
+START_TEST(without_idle_timeout_the_slowest_source_holds_the_watermark)
+{
+    int64_t wm = union_watermark("");
+    ck_assert_msg(wm < 1000000, "the union's watermark reached %lld past the slow source's", (long long)wm);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("keyed");
@@ -563,6 +647,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, bad_state_backend_and_bad_aggregate_are_refused);
     tcase_add_loop_test(tc, event_time_timers_fire_once_each_in_time_order, 0, 2);
     tcase_add_test(tc, processing_time_timers_fire_while_the_job_runs);
+    tcase_add_test(tc, an_idle_source_does_not_hold_back_the_watermark);
+    tcase_add_test(tc, without_idle_timeout_the_slowest_source_holds_the_watermark);
     suite_add_tcase(s, tc);
     return s;
 }
