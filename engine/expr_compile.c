@@ -524,10 +524,10 @@ static struct enode *compile_case(struct compiler *c, const struct ast *a)
     return finish(c, nd, 0);
 }
 
-static struct enode *compile_in(struct compiler *c, const struct ast *a)
+/* A kernel node at a's position over a's arguments, compiled (NULL after reporting). */
+static struct enode *kernel_over_args(struct compiler *c, const struct ast *a)
 {
-    /* x IN (v...): the IN kernel compares x with each item; NOT IN negates it. */
-    struct enode **args = calloc(a->n_args, sizeof *args);
+    struct enode **args = calloc(a->n_args ? a->n_args : 1, sizeof *args);
     if (!args) return oom(c);
     if (compile_args(c, a, args)) {
         free(args);
@@ -535,7 +535,14 @@ static struct enode *compile_in(struct compiler *c, const struct ast *a)
     }
     struct enode *nd = kernel_node(a, args, a->n_args);
     free(args);
-    if (!nd) return oom(c);
+    return nd ? nd : oom(c);
+}
+
+static struct enode *compile_in(struct compiler *c, const struct ast *a)
+{
+    /* x IN (v...): the IN kernel compares x with each item; NOT IN negates it. */
+    struct enode *nd = kernel_over_args(c, a);
+    if (!nd) return NULL;
     nd->type = rn_type_of(RN_T_BOOL);
     /* timestamps compare with int64 milliseconds, as in the comparison operators */
     bool has_ts = false;
@@ -602,15 +609,8 @@ static struct enode *compile_call(struct compiler *c, const struct ast *a)
                          f->min_args, f->max_args, a->n_args);
         return NULL;
     }
-    struct enode **args = calloc(a->n_args ? a->n_args : 1, sizeof *args);
-    if (!args) return oom(c);
-    if (compile_args(c, a, args)) {
-        free(args);
-        return NULL;
-    }
-    struct enode *nd = kernel_node(a, args, a->n_args);
-    free(args);
-    if (!nd) return oom(c);
+    struct enode *nd = kernel_over_args(c, a);
+    if (!nd) return NULL;
     int rc = f->check(nd, c->err);
     if (!rc && nd->type.id == RN_T_NULL) {
         rn__enode_free(nd);

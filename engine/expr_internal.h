@@ -146,7 +146,15 @@ int rn__k_case(struct enode *, struct ectx *);
 int rn__k_in(struct enode *, struct ectx *);           /* nd->op: storage class of the values */
 int rn__k_like(struct enode *, struct ectx *);
 int rn__k_concat(struct enode *, struct ectx *);
-int rn__k_divisible(struct enode *, struct ectx *);   /* fused `x % const = 0` / `<> 0` */
+int rn__k_divisible(struct enode *, struct ectx *);
+/* string kernels (expr_k_string.c), chosen by the function table (expr_k_misc.c) */
+int rn__k_lower(struct enode *nd, struct ectx *cx);
+int rn__k_upper(struct enode *nd, struct ectx *cx);
+int rn__k_length(struct enode *nd, struct ectx *cx);
+int rn__k_substr(struct enode *nd, struct ectx *cx);
+int rn__k_split_index(struct enode *nd, struct ectx *cx);
+int rn__k_regexp_match(struct enode *nd, struct ectx *cx);
+int rn__k_regexp_extract(struct enode *nd, struct ectx *cx);   /* fused `x % const = 0` / `<> 0` */
 /* Compiles a LIKE pattern into nd->aux. */
 int rn__like_prepare(struct enode *nd, struct rn_str pattern);
 

@@ -11,14 +11,6 @@
 #include "expr_kernel.h"
 #include "runnel/hash.h"
 
-int rn__k_lower(struct enode *nd, struct ectx *cx);
-int rn__k_upper(struct enode *nd, struct ectx *cx);
-int rn__k_length(struct enode *nd, struct ectx *cx);
-int rn__k_substr(struct enode *nd, struct ectx *cx);
-int rn__k_split_index(struct enode *nd, struct ectx *cx);
-int rn__k_regexp_match(struct enode *nd, struct ectx *cx);
-int rn__k_regexp_extract(struct enode *nd, struct ectx *cx);
-
 static const char *tname(struct rn_type t, char buf[24])
 {
     return t.id == RN_T_NULL ? "NULL" : rn_type_name(t, buf, 24);

@@ -84,14 +84,6 @@ static int map_case(struct enode *nd, struct ectx *cx, bool upper)
     return 0;
 }
 
-int rn__k_lower(struct enode *nd, struct ectx *cx);
-int rn__k_upper(struct enode *nd, struct ectx *cx);
-int rn__k_length(struct enode *nd, struct ectx *cx);
-int rn__k_substr(struct enode *nd, struct ectx *cx);
-int rn__k_split_index(struct enode *nd, struct ectx *cx);
-int rn__k_regexp_match(struct enode *nd, struct ectx *cx);
-int rn__k_regexp_extract(struct enode *nd, struct ectx *cx);
-
 int rn__k_lower(struct enode *nd, struct ectx *cx) { return map_case(nd, cx, false); }
 int rn__k_upper(struct enode *nd, struct ectx *cx) { return map_case(nd, cx, true); }
 
