@@ -139,6 +139,17 @@ static bool option_type_ok(struct validator *v, const char *node, const struct r
             rc = rn_error_set(&err, RN_EINVAL, rn_value_line(val), rn_value_column(val), "option '%s' must be %s",
                               o->name, o->type == RN_OPT_EXPR ? "an expression" : "a string");
         break;
+    case RN_OPT_OUTPUT: {
+        const char *id = rn_value_text(val);   /* "" = not set */
+        bool ok = id != NULL;
+        for (const char *p = id; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                 *p == '-' || *p == '.';
+        if (!ok)
+            rc = rn_error_set(&err, RN_EINVAL, rn_value_line(val), rn_value_column(val),
+                              "option '%s' names a side output: an id of letters, digits, '_', '-' or '.'", o->name);
+        break;
+    }
     case RN_OPT_INT: rc = rn_value_int(val, &i, &err); break;
     case RN_OPT_DOUBLE: rc = rn_value_double(val, &d, &err); break;
     case RN_OPT_BOOL: rc = rn_value_bool(val, &b, &err); break;
@@ -157,7 +168,8 @@ static bool option_type_ok(struct validator *v, const char *node, const struct r
         break;
     }
     if (rc) {
-        if (o->type != RN_OPT_STRING && o->type != RN_OPT_EXPR && o->type != RN_OPT_MAP && o->type != RN_OPT_LIST) {
+        if (o->type != RN_OPT_STRING && o->type != RN_OPT_EXPR && o->type != RN_OPT_MAP && o->type != RN_OPT_LIST &&
+            o->type != RN_OPT_OUTPUT) {
             char msg[sizeof err.msg];
             snprintf(msg, sizeof msg, "option '%.60s': %.400s", o->name, err.msg);
             memcpy(err.msg, msg, sizeof msg);
@@ -278,6 +290,51 @@ int rn_plan_set_output(struct rn_plan_ctx *ctx, const rn_schema *s)
     return 0;
 }
 
+int rn_plan_set_side_output(struct rn_plan_ctx *ctx, const char *option, const rn_schema *s)
+{
+    const struct rn_option *o = ctx->node->def->options;
+    while (o && o->name && strcmp(o->name, option)) o++;
+    if (!o || !o->name || o->type != RN_OPT_OUTPUT)
+        return rn_plan_error(ctx, NULL, "%s: '%s' is not a side-output option (a bug in the operator)",
+                             ctx->node->def->name, option);
+    for (uint32_t k = 0; k < ctx->node->n_side; k++)
+        if (!strcmp(ctx->node->side[k].option, o->name)) {
+            rn_schema_unref(ctx->node->side[k].schema);
+            ctx->node->side[k].schema = rn_schema_ref(s);
+            return (int)k + 1;
+        }
+    return 0;
+}
+
+const char *rn_job_time_column(const struct rn_job *job, uint32_t node, uint32_t port)
+{
+    const struct rn_job_node *n = &job->nodes[node];
+    const rn_schema *s = rn_job_output_schema(job, node, port);
+    const char *col = NULL;
+    if (n->watermark && port == 0) {
+        col = n->watermark->column;
+    } else {
+        for (uint32_t k = 0; k < n->n_inputs; k++) {
+            const char *c = rn_job_time_column(job, n->inputs[k], n->input_ports ? n->input_ports[k] : 0);
+            if (!c || (col && strcmp(c, col))) return NULL;
+            col = c;
+        }
+    }
+    if (!col || !s) return NULL;
+    int at = rn_schema_find(s, col);
+    if (at < 0) return NULL;
+    enum rn_type_id t = rn_schema_field(s, (size_t)at)->type.id;
+    return t == RN_T_TIMESTAMP || t == RN_T_INT64 ? col : NULL;
+}
+
+const char *rn_plan_time_column(const struct rn_plan_ctx *ctx, uint32_t input)
+{
+    if (input >= ctx->n_inputs) return NULL;
+    return rn_job_time_column(ctx->v->job, ctx->node->inputs[input], ctx->node->input_ports[input]);
+}
+
+const struct rn_registry *rn_plan_registry(const struct rn_plan_ctx *ctx) { return ctx->v->job->registry; }
+
 int rn_plan_error(struct rn_plan_ctx *ctx, const rn_value *at, const char *fmt, ...)
 {
     va_list ap;
@@ -333,9 +390,9 @@ int rn_plan_compile(struct rn_plan_ctx *ctx, const char *name, const rn_schema *
 
 int rn_plan_key(struct rn_plan_ctx *ctx, uint32_t input, struct rn_type *type, const char **name)
 {
-    const char *k = ctx->node->key_by;
-    if (!k) return rn_plan_error(ctx, NULL, "%s needs key_by", ctx->node->def->name);
     if (input >= ctx->n_inputs) return RN_EINVAL;
+    const char *k = ctx->node->input_key_by ? ctx->node->input_key_by[input] : NULL;
+    if (!k) return rn_plan_error(ctx, NULL, "%s needs key_by", ctx->node->def->name);
     rn_expr *e;
     struct rn_error err;
     if (rn_expr_compile(k, ctx->inputs[input], &e, &err)) return RN_EINVAL;   /* reported by the key_by check */
@@ -354,7 +411,15 @@ static void free_node(struct rn_job_node *n)
 {
     free(n->id);
     free(n->inputs);
+    free(n->input_ports);
     free(n->key_by);
+    for (uint32_t k = 0; n->input_key_by && k < n->n_inputs; k++) free(n->input_key_by[k]);
+    free(n->input_key_by);
+    for (uint32_t k = 0; k < n->n_side; k++) {
+        free(n->side[k].id);
+        rn_schema_unref(n->side[k].schema);
+    }
+    free(n->side);
     if (n->watermark) free(n->watermark->column);
     free(n->watermark);
     rn__value_free(n->options);
@@ -377,6 +442,29 @@ int rn_job_find(const struct rn_job *job, const char *id)
 {
     for (uint32_t i = 0; i < job->n_nodes; i++)
         if (!strcmp(job->nodes[i].id, id)) return (int)i;
+    return -1;
+}
+
+const rn_schema *rn_job_output_schema(const struct rn_job *job, uint32_t node, uint32_t port)
+{
+    if (node >= job->n_nodes) return NULL;
+    const struct rn_job_node *n = &job->nodes[node];
+    if (port == 0) return n->output;
+    return port <= n->n_side ? n->side[port - 1].schema : NULL;
+}
+
+/* The stream named id: a node's main output (port 0) or a node's side output. */
+static int find_stream(const struct rn_job *job, const char *id, uint32_t *port)
+{
+    *port = 0;
+    int at = rn_job_find(job, id);
+    if (at >= 0) return at;
+    for (uint32_t i = 0; i < job->n_nodes; i++)
+        for (uint32_t k = 0; k < job->nodes[i].n_side; k++)
+            if (!strcmp(job->nodes[i].side[k].id, id)) {
+                *port = k + 1;
+                return (int)i;
+            }
     return -1;
 }
 
@@ -447,8 +535,9 @@ static void read_node(struct validator *v, const rn_registry *reg, struct rn_job
     if (pv) read_u32(v, n->id, pv, "parallelism", 1, job->max_parallelism, &n->parallelism);
     const rn_value *kv = rn_value_get(m, "key_by");
     if (kv) {
-        if (rn_value_kind(kv) != RN_VALUE_SCALAR) error_at(v, n->id, kv, "key_by must be a column or an expression");
-        else n->key_by = strdup(rn_value_text(kv));
+        if (rn_value_kind(kv) == RN_VALUE_SCALAR) n->key_by = strdup(rn_value_text(kv));
+        else if (rn_value_kind(kv) != RN_VALUE_MAP)
+            error_at(v, n->id, kv, "key_by must be an expression, or a map from input id to expression");
     }
     const rn_value *partv = rn_value_get(m, "partition");
     n->partition = kv ? RN_PART_HASH : RN_PART_FORWARD;
@@ -462,6 +551,31 @@ static void read_node(struct validator *v, const rn_registry *reg, struct rn_job
     }
     input_vals[i] = rn_value_get(m, "input");
     if (n->def) n->options = check_options(v, n->id, n->def, rn_value_get(m, "with"));
+    /* side outputs: the RN_OPT_OUTPUT options the job sets, in option-table order */
+    for (const struct rn_option *o = n->def && n->options ? n->def->options : NULL; o && o->name; o++) {
+        const rn_value *ov = o->type == RN_OPT_OUTPUT ? rn_value_get(n->options, o->name) : NULL;
+        const char *sid = rn_value_text(ov);
+        if (!sid || !*sid) continue;
+        struct rn_side_output *side = realloc(n->side, (n->n_side + 1) * sizeof *side);
+        if (!side) return;
+        n->side = side;
+        n->side[n->n_side++] = (struct rn_side_output){strdup(sid), o->name, NULL};
+    }
+}
+
+/* Side-output ids share the namespace of operator ids. */
+static void check_stream_ids(struct validator *v, const struct rn_job *job, const rn_value *const *node_vals)
+{
+    for (uint32_t i = 0; i < job->n_nodes; i++)
+        for (uint32_t k = 0; k < job->nodes[i].n_side; k++) {
+            const struct rn_side_output *so = &job->nodes[i].side[k];
+            const rn_value *at = rn_value_get(rn_value_get(node_vals[i], "with"), so->option);
+            uint32_t port;
+            int first = find_stream(job, so->id, &port);
+            if (first != (int)i || port != k + 1)
+                error_at(v, job->nodes[i].id, at, "side output id '%s' is already the id of %s", so->id,
+                         port ? "another side output" : "an operator");
+        }
 }
 
 /* Resolves input ids to node indexes; checks counts. */
@@ -470,11 +584,13 @@ static void resolve_inputs(struct validator *v, struct rn_job *job, uint32_t i, 
     struct rn_job_node *n = &job->nodes[i];
     size_t count = rn_value_kind(in) == RN_VALUE_LIST ? rn_value_len(in) : in && rn_value_kind(in) != RN_VALUE_NULL;
     n->inputs = calloc(count ? count : 1, sizeof *n->inputs);
-    if (!n->inputs) return;
+    n->input_ports = calloc(count ? count : 1, sizeof *n->input_ports);
+    if (!n->inputs || !n->input_ports) return;
     for (size_t k = 0; k < count; k++) {
         const rn_value *iv = rn_value_kind(in) == RN_VALUE_LIST ? rn_value_at(in, k) : in;
         const char *id = rn_value_text(iv);
-        int at = id ? rn_job_find(job, id) : -1;
+        uint32_t port = 0;
+        int at = id ? find_stream(job, id, &port) : -1;
         if (!id) {
             error_at(v, n->id, iv, "input must be an operator id or a list of them");
         } else if (at < 0) {
@@ -488,6 +604,7 @@ static void resolve_inputs(struct validator *v, struct rn_job *job, uint32_t i, 
         } else if ((uint32_t)at == i) {
             error_at(v, n->id, iv, "an operator cannot be its own input");
         } else {
+            n->input_ports[n->n_inputs] = port;
             n->inputs[n->n_inputs++] = (uint32_t)at;
         }
     }
@@ -504,6 +621,43 @@ static void resolve_inputs(struct validator *v, struct rn_job *job, uint32_t i, 
         if (count == 0) {
             last_pos(v, n->line, n->column);
         }
+    }
+}
+
+/* Gives each input of node i its key expression: the one key_by, or the map's entry for that
+ * input's id. */
+static void resolve_key_by(struct validator *v, struct rn_job *job, uint32_t i, const rn_value *node_val)
+{
+    struct rn_job_node *n = &job->nodes[i];
+    const rn_value *kv = rn_value_get(node_val, "key_by");
+    if (!kv || !n->inputs || (rn_value_kind(kv) != RN_VALUE_SCALAR && rn_value_kind(kv) != RN_VALUE_MAP)) return;
+    if (!(n->input_key_by = calloc(n->n_inputs ? n->n_inputs : 1, sizeof *n->input_key_by))) return;
+    bool is_map = rn_value_kind(kv) == RN_VALUE_MAP;
+    for (uint32_t k = 0; k < n->n_inputs; k++) {
+        const struct rn_job_node *in = &job->nodes[n->inputs[k]];
+        const char *sid = n->input_ports[k] ? in->side[n->input_ports[k] - 1].id : in->id;
+        const char *text = n->key_by;
+        if (is_map) {
+            const rn_value *e = rn_value_get(kv, sid);
+            if (!e) {
+                error_at(v, n->id, kv, "key_by has no expression for input '%s'", sid);
+                continue;
+            }
+            if (rn_value_kind(e) != RN_VALUE_SCALAR || !(text = rn_value_text(e))) {
+                error_at(v, n->id, e, "key_by of input '%s' must be an expression", sid);
+                continue;
+            }
+        }
+        n->input_key_by[k] = text ? strdup(text) : NULL;
+    }
+    for (size_t m = 0; is_map && m < rn_value_len(kv); m++) {
+        const char *name = rn_value_key(kv, m);
+        bool found = false;
+        for (uint32_t k = 0; k < n->n_inputs && !found; k++) {
+            const struct rn_job_node *in = &job->nodes[n->inputs[k]];
+            found = !strcmp(name, n->input_ports[k] ? in->side[n->input_ports[k] - 1].id : in->id);
+        }
+        if (!found) error_at(v, n->id, rn__value_key_value(kv, m), "key_by names '%s', which is not an input of this operator", name);
     }
 }
 
@@ -626,7 +780,16 @@ static void plan_nodes(struct validator *v, struct rn_job *job, const rn_value *
                      n->n_inputs <= n->def->n_inputs_max;
         for (uint32_t k = 0; ready && k < n->n_inputs; k++) {
             const struct rn_job_node *in = &job->nodes[n->inputs[k]];
-            if (in->def && (in->def->flags & RN_OP_SINK)) {
+            uint32_t port = n->input_ports[k];
+            if (port && in->output && !in->side[port - 1].schema) {
+                const rn_value *iv = rn_value_get(node_vals[i], "input");
+                if (rn_value_kind(iv) == RN_VALUE_LIST) iv = rn_value_at(iv, k);
+                error_at(v, n->id, iv ? iv : node_vals[i], "side output '%s' of '%s' has no schema (a bug in %s)",
+                         in->side[port - 1].id, in->id, in->def->name);
+                ready = false;
+            } else if (port) {
+                ins[k] = in->side[port - 1].schema;
+            } else if (in->def && (in->def->flags & RN_OP_SINK)) {
                 const rn_value *iv = rn_value_get(node_vals[i], "input");
                 if (rn_value_kind(iv) == RN_VALUE_LIST) iv = rn_value_at(iv, k);
                 error_at(v, n->id, iv ? iv : node_vals[i], "input '%s' is a sink (%s): it has no output", in->id,
@@ -642,21 +805,39 @@ static void plan_nodes(struct validator *v, struct rn_job *job, const rn_value *
             }
         }
         if (!ready) continue;
-        if ((n->def->flags & RN_OP_KEYED) && !n->key_by) {
+        if ((n->def->flags & RN_OP_KEYED) && !n->input_key_by) {
             error_at(v, n->id, node_vals[i], "%s works per key: it needs key_by", n->def->name);
             continue;
         }
         /* key_by before plan(): keyed operators read its type when they plan */
         const rn_value *kv = rn_value_get(node_vals[i], "key_by");
         bool key_ok = true;
-        for (uint32_t k = 0; n->key_by && k < n->n_inputs; k++) {
+        struct rn_type first_type = {0};
+        for (uint32_t k = 0; n->input_key_by && k < n->n_inputs; k++) {
             rn_expr *e = NULL;
-            if (rn__compile_at(v, n->id, kv, "key_by", ins[k], &e)) {
+            const rn_value *at = kv;
+            if (!n->key_by) {   /* the map form: the entry of this input */
+                const struct rn_job_node *in = &job->nodes[n->inputs[k]];
+                at = rn_value_get(kv, n->input_ports[k] ? in->side[n->input_ports[k] - 1].id : in->id);
+            }
+            if (!at || !n->input_key_by[k]) {
                 key_ok = false;
                 continue;
             }
-            if (rn_expr_type(e).id == RN_T_VECTOR) {
-                error_at(v, n->id, kv, "key_by cannot be a vector");
+            if (rn__compile_at(v, n->id, at, "key_by", ins[k], &e)) {
+                key_ok = false;
+                continue;
+            }
+            struct rn_type t = rn_expr_type(e);
+            if (t.id == RN_T_VECTOR) {
+                error_at(v, n->id, at, "key_by cannot be a vector");
+                key_ok = false;
+            } else if (k == 0) {
+                first_type = t;
+            } else if (t.id != first_type.id) {
+                char a[64], b[64];
+                error_at(v, n->id, at, "key_by of input %u is %s but key_by of input 1 is %s: keys of all inputs must have one type (use CAST)",
+                         k + 1, rn_type_name(t, a, sizeof a), rn_type_name(first_type, b, sizeof b));
                 key_ok = false;
             }
             rn_expr_destroy(e);
@@ -696,6 +877,8 @@ int rn__job_from_value(const char *file, rn_value *root, const rn_registry *reg,
     *out = NULL;
     struct validator v = {.file = file, .errs = errs};
     struct rn_job *job = calloc(1, sizeof *job);
+    v.job = job;
+    if (job) job->registry = reg;
     if (!job || !(job->file = strdup(file))) {
         free(job);
         rn__value_free(root);
@@ -751,9 +934,11 @@ int rn__job_from_value(const char *file, rn_value *root, const rn_registry *reg,
         goto done;
     }
     for (uint32_t i = 0; i < job->n_nodes; i++) read_node(&v, reg, job, i, rn_value_at(ops, i), input_vals);
-    for (uint32_t i = 0; i < job->n_nodes; i++) resolve_inputs(&v, job, i, input_vals[i]);
     /* node values follow the nodes through the sort */
     for (uint32_t i = 0; i < job->n_nodes; i++) node_vals[i] = rn_value_at(ops, i);
+    check_stream_ids(&v, job, node_vals);
+    for (uint32_t i = 0; i < job->n_nodes; i++) resolve_inputs(&v, job, i, input_vals[i]);
+    for (uint32_t i = 0; i < job->n_nodes; i++) resolve_key_by(&v, job, i, node_vals[i]);
     if (topo_sort(&v, job, node_vals)) plan_nodes(&v, job, node_vals);
     free(input_vals);
     free(node_vals);

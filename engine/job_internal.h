@@ -15,6 +15,7 @@ struct validator {
     struct rn_job_errors *errs;
     bool failed;
     int node_line, node_col;   /* the node being read, for errors about absent fields */
+    struct rn_job *job;        /* the job being validated */
 };
 
 void rn__job_error_v(struct validator *v, const char *node, int line, int col, const char *fmt, va_list ap);

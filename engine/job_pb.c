@@ -78,9 +78,16 @@ int rn_job_pack(const struct rn_job *job, uint8_t **out, size_t *len)
         p->line = (uint32_t)n->line;
         p->column = (uint32_t)n->column;
         if (!(inputs[i] = calloc(n->n_inputs ? n->n_inputs : 1, sizeof **inputs))) goto out;
-        for (uint32_t k = 0; k < n->n_inputs; k++) inputs[i][k] = job->nodes[n->inputs[k]].id;
+        for (uint32_t k = 0; k < n->n_inputs; k++) {
+            const struct rn_job_node *in = &job->nodes[n->inputs[k]];
+            inputs[i][k] = n->input_ports[k] ? in->side[n->input_ports[k] - 1].id : in->id;
+        }
         p->n_inputs = n->n_inputs;
         p->inputs = inputs[i];
+        if (!n->key_by && n->input_key_by) {   /* the map form: one expression per input */
+            p->n_input_key_by = n->n_inputs;
+            p->input_key_by = n->input_key_by;
+        }
         if (n->watermark) {
             runnel__watermark__init(&wms[i]);
             wms[i].column = n->watermark->column;
@@ -183,6 +190,16 @@ int rn_job_unpack(const uint8_t *data, size_t len, const rn_registry *reg, struc
         }
         if (!rc && p->n_inputs) rc = put(n, "input", in), in = NULL;
         if (!rc && p->key_by && *p->key_by) rc = put(n, "key_by", rn__value_scalar(p->key_by, true, line, col));
+        if (!rc && !(p->key_by && *p->key_by) && p->n_input_key_by) {
+            rn_value *km = rn__value_new(RN_VALUE_MAP, line, col);
+            rc = km ? 0 : RN_ENOMEM;
+            for (size_t k = 0; !rc && k < p->n_input_key_by && k < p->n_inputs; k++) {
+                rn_value *e = rn__value_scalar(p->input_key_by[k] ? p->input_key_by[k] : "", true, line, col);
+                rc = put(km, p->inputs[k] ? p->inputs[k] : "", e);
+            }
+            if (!rc) rc = put(n, "key_by", km);
+            else rn__value_free(km);
+        }
         if (!rc && (p->partition == RUNNEL__PARTITION__PARTITION_REBALANCE || p->partition == RUNNEL__PARTITION__PARTITION_BROADCAST))
             rc = put(n, "partition", rn__value_scalar(p->partition == RUNNEL__PARTITION__PARTITION_REBALANCE ? "rebalance" : "broadcast",
                                                       false, line, col));

@@ -63,7 +63,7 @@ static int check_def(const struct rn_operator_def *d, struct rn_error *err)
     if (d->n_inputs_min > d->n_inputs_max)
         return rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s': n_inputs_min > n_inputs_max", n);
     for (const struct rn_option *o = d->options; o && o->name; o++)
-        if ((unsigned)o->type > RN_OPT_SCHEMA)
+        if ((unsigned)o->type > RN_OPT_OUTPUT)
             return rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s': option '%s' has an unknown type", n, o->name);
     return 0;
 }

@@ -86,6 +86,7 @@ static void op_keys_free(struct op_keys *k)
 }
 
 struct out_edge {
+    uint32_t port;                /* the output of the task's last operator it carries: 0 main, k side */
     enum rn_partition part;
     uint32_t n_targets;
     struct rn_channel **targets;
@@ -195,10 +196,22 @@ uint32_t rn_op_parallelism(const struct rn_op_ctx *ctx) { return ctx->task->para
 uint32_t rn_op_max_parallelism(const struct rn_op_ctx *ctx) { return ctx->task->run->job->max_parallelism; }
 const rn_value *rn_op_options(const struct rn_op_ctx *ctx) { return ctx->node->options; }
 const rn_schema *rn_op_output_schema(const struct rn_op_ctx *ctx) { return ctx->node->output; }
+const struct rn_registry *rn_op_registry(const struct rn_op_ctx *ctx) { return ctx->task->run->job->registry; }
+const char *rn_op_time_column(const struct rn_op_ctx *ctx, uint32_t input)
+{
+    if (input >= ctx->node->n_inputs) return NULL;
+    return rn_job_time_column(ctx->task->run->job, ctx->node->inputs[input], ctx->node->input_ports[input]);
+}
+uint32_t rn_op_side_port(const struct rn_op_ctx *ctx, const char *option)
+{
+    for (uint32_t k = 0; k < ctx->node->n_side; k++)
+        if (!strcmp(ctx->node->side[k].option, option)) return k + 1;
+    return 0;
+}
 const rn_schema *rn_op_input_schema(const struct rn_op_ctx *ctx, uint32_t i)
 {
     const struct rn_job *job = ctx->task->run->job;
-    return i < ctx->node->n_inputs ? job->nodes[ctx->node->inputs[i]].output : NULL;
+    return i < ctx->node->n_inputs ? rn_job_output_schema(job, ctx->node->inputs[i], ctx->node->input_ports[i]) : NULL;
 }
 bool rn_op_cancelled(const struct rn_op_ctx *ctx) { return atomic_load(&ctx->task->run->cancelled); }
 int64_t rn_op_watermark(const struct rn_op_ctx *ctx) { return ctx->watermark; }
@@ -225,7 +238,7 @@ void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...)
 int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, struct rn_op_keys *out)
 {
     const struct rn_job_node *node = ctx->node;
-    if (!node->key_by || input >= node->n_inputs) {
+    if (!node->input_key_by || input >= node->n_inputs || !node->input_key_by[input]) {
         rn_op_error(ctx, "rn_op_keys: the operator has no key_by for input %u", input);
         return RN_EINVAL;
     }
@@ -236,7 +249,7 @@ int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, 
         k->col.cap_deps = 2;
     }
     struct rn_error err;
-    if (!k->expr[input] && rn_expr_compile(node->key_by, rn_op_input_schema(ctx, input), &k->expr[input], &err)) {
+    if (!k->expr[input] && rn_expr_compile(node->input_key_by[input], rn_op_input_schema(ctx, input), &k->expr[input], &err)) {
         rn_op_error(ctx, "key_by: %s", err.msg);
         return RN_EINVAL;
     }
@@ -412,7 +425,7 @@ int rn_op_compile(struct rn_op_ctx *ctx, const char *name, const rn_schema *s, r
 
 /* ---- routing ---- */
 
-static int route(struct task *t, struct rn_batch *b);
+static int route(struct task *t, struct rn_batch *b, uint32_t port);
 static int deliver_watermark(struct task *t, uint32_t from_pos, int64_t wm);
 static int broadcast_el(struct task *t, enum rn_el_kind kind, int64_t wm);
 
@@ -451,7 +464,7 @@ int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b)
         rc = op_failed(t, next->pos, next->def->process(next->state, next, 0, b));
         rn_batch_unref(b);
     } else {
-        rc = route(t, b);
+        rc = route(t, b, 0);
     }
     if (rc == 0 && gen_wm && ctx->max_ts != INT64_MIN) {
         const struct rn_watermark_spec *w = ctx->node->watermark;
@@ -509,12 +522,27 @@ static int route_hash(struct task *t, struct out_edge *e, struct rn_batch *b)
     return rc;
 }
 
-/* Sends b (whose reference is taken over) along every out edge of the task. */
-static int route(struct task *t, struct rn_batch *b)
+int rn_op_emit_to(struct rn_op_ctx *ctx, uint32_t port, struct rn_batch *b)
+{
+    if (port == 0) return rn_op_emit(ctx, b);
+    if (!b) return RN_EINVAL;
+    struct task *t = ctx->task;
+    /* an operator with consumers of a side output ends its chain; elsewhere nothing consumes it */
+    if (b->n_rows == 0 || ctx->pos + 1 < t->n_ops || port > ctx->node->n_side) {
+        rn_batch_unref(b);
+        return 0;
+    }
+    return route(t, b, port);
+}
+
+/* Sends b (whose reference is taken over) along every out edge of the task carrying output
+ * `port` of its last operator. */
+static int route(struct task *t, struct rn_batch *b, uint32_t port)
 {
     int rc = 0;
     for (uint32_t o = 0; o < t->n_out && rc == 0; o++) {
         struct out_edge *e = &t->outs[o];
+        if (e->port != port) continue;
         switch (e->part) {
         case RN_PART_HASH:
             rc = route_hash(t, e, b);
@@ -775,7 +803,7 @@ static struct rn_channel *new_channel(struct rn_runner *r, struct rn_mailbox *co
 static bool chainable(const struct rn_job *job, uint32_t n, const uint32_t *consumers)
 {
     const struct rn_job_node *node = &job->nodes[n];
-    if (node->n_inputs != 1 || node->partition != RN_PART_FORWARD) return false;
+    if (node->n_inputs != 1 || node->partition != RN_PART_FORWARD || node->input_ports[0] != 0) return false;
     const struct rn_job_node *in = &job->nodes[node->inputs[0]];
     return in->parallelism == node->parallelism && consumers[node->inputs[0]] == 1;
 }
@@ -797,11 +825,11 @@ static int add_in(struct task *t, struct rn_channel *ch, uint32_t port)
 
 /* Connects every producer subtask of chain pc to every consumer subtask of chain cc for the
  * input port `port` of cc's head. */
-static int connect(struct rn_runner *r, uint32_t pc, uint32_t cc, uint32_t port, enum rn_partition part,
+static int connect(struct rn_runner *r, uint32_t pc, uint32_t out_port, uint32_t cc, uint32_t port, enum rn_partition part,
                    const char *key_by, struct rn_error *err)
 {
     struct chain *P = &r->chains[pc], *C = &r->chains[cc];
-    const rn_schema *schema = r->job->nodes[P->nodes[P->n_nodes - 1]].output;
+    const rn_schema *schema = rn_job_output_schema(r->job, P->nodes[P->n_nodes - 1], out_port);
     for (uint32_t i = 0; i < P->parallelism; i++) {
         struct task *t = &P->tasks[i];
         struct out_edge *outs = realloc(t->outs, (t->n_out + 1) * sizeof *outs);
@@ -809,6 +837,7 @@ static int connect(struct rn_runner *r, uint32_t pc, uint32_t cc, uint32_t port,
         t->outs = outs;
         struct out_edge *e = &t->outs[t->n_out++];
         memset(e, 0, sizeof *e);
+        e->port = out_port;
         e->part = part;
         e->max_parallelism = r->job->max_parallelism;
         e->rr = i;   /* spread the round robin starting points */
@@ -905,7 +934,8 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
         if (r->pos_of[i] != 0) continue;
         for (uint32_t k = 0; k < node->n_inputs; k++) {
             uint32_t prod = node->inputs[k];
-            if (connect(r, r->chain_of[prod], r->chain_of[i], k, edge_partition(job, node, prod), node->key_by, err)) {
+            if (connect(r, r->chain_of[prod], node->input_ports[k], r->chain_of[i], k, edge_partition(job, node, prod),
+                        node->input_key_by ? node->input_key_by[k] : NULL, err)) {
                 free(consumers);
                 rn_runner_destroy(r);
                 return NULL;

@@ -161,10 +161,16 @@ int rn_cli_validate(int argc, char **argv)
             const struct rn_job_node *node = &job->nodes[n];
             char cols[1024];
             printf("  %s: %s x%u", node->id, node->def->name, node->parallelism);
-            for (uint32_t k = 0; k < node->n_inputs; k++)
-                printf("%s%s", k ? ", " : " <- ", job->nodes[node->inputs[k]].id);
+            for (uint32_t k = 0; k < node->n_inputs; k++) {
+                const struct rn_job_node *in = &job->nodes[node->inputs[k]];
+                printf("%s%s", k ? ", " : " <- ", node->input_ports[k] ? in->side[node->input_ports[k] - 1].id : in->id);
+                if (node->input_key_by && !node->key_by) printf(" (key_by %s)", node->input_key_by[k]);
+            }
             if (node->key_by) printf(" (key_by %s)", node->key_by);
             printf("\n    %s\n", node->output ? rn_schema_describe(node->output, cols, sizeof cols) : "(sink)");
+            for (uint32_t k = 0; k < node->n_side; k++)
+                printf("    side output %s (%s): %s\n", node->side[k].id, node->side[k].option,
+                       node->side[k].schema ? rn_schema_describe(node->side[k].schema, cols, sizeof cols) : "(no schema)");
         }
         rn_runner_destroy(r);
         rn_job_free(job);

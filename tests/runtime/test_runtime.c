@@ -954,6 +954,91 @@ START_TEST(union_key_by_puts_each_key_in_the_subtask_of_its_key_group)
 }
 END_TEST
 
+START_TEST(filter_rejected_output_is_a_stream_other_operators_read)
+{
+    enum { ROWS = 5000, P = 2 };
+    char *kept = tmp_path("kept"), *rejected = tmp_path("rejected");
+    char *job = fmt("name: split\n"
+                    "parallelism: %d\n"
+                    "operators:\n"
+                    "  - id: gen\n"
+                    "    type: datagen\n"
+                    "    with: { rows: %d, fields: { v: seq } }\n"
+                    "  - id: thirds\n"
+                    "    type: filter\n"
+                    "    input: gen\n"
+                    "    with: { where: \"v %% 3 = 0\", rejected_output: others }\n"
+                    "  - id: out\n"
+                    "    type: file_sink\n"
+                    "    input: thirds\n"
+                    "    with: { path: \"%s\" }\n"
+                    "  - id: rest\n"
+                    "    type: file_sink\n"
+                    "    input: others\n"
+                    "    parallelism: 1\n"
+                    "    with: { path: \"%s\" }\n",
+                    P, ROWS, kept, rejected);
+    run_text_ok(job);
+    struct lines got_kept = read_parts(kept, P, "jsonl"), got_rej = read_parts(rejected, 1, "jsonl");
+    struct lines want_kept = {0}, want_rej = {0};
+    for (int64_t v = 0; v < ROWS; v++) lines_add(v % 3 == 0 ? &want_kept : &want_rej, "{\"v\":%" PRId64 "}", v);
+    expect_lines_sorted(&got_kept, &want_kept, "rows where the condition holds");
+    expect_lines_sorted(&got_rej, &want_rej, "rows of the side output");
+    lines_free(&got_kept);
+    lines_free(&got_rej);
+    lines_free(&want_kept);
+    lines_free(&want_rej);
+    free(job);
+    free(kept);
+    free(rejected);
+}
+END_TEST
+
+START_TEST(key_by_map_keys_each_input_by_its_own_expression)
+{
+    enum { KEYS = 40, ROWS = 2000, P = 2 };
+    char *out = tmp_path("out");
+    /* the same key values come from column k of a and from m - 1000 of b */
+    char *job = fmt("name: keyed\n"
+                    "parallelism: %d\n"
+                    "operators:\n"
+                    "  - id: a\n"
+                    "    type: datagen\n"
+                    "    with: { rows: %d, fields: { k: \"seq %% 40\", src: \"'a'\" } }\n"
+                    "  - id: b\n"
+                    "    type: datagen\n"
+                    "    with: { rows: %d, fields: { k: \"seq %% 40 + 1000\", src: \"'b'\" } }\n"
+                    "  - id: both\n"
+                    "    type: union\n"
+                    "    input: [a, b]\n"
+                    "    key_by: { a: k, b: \"k - 1000\" }\n"
+                    "  - id: out\n"
+                    "    type: file_sink\n"
+                    "    input: both\n"
+                    "    with: { path: \"%s\" }\n",
+                    P, ROWS, ROWS, out);
+    run_text_ok(job);
+    uint32_t owner[KEYS];
+    key_owners(KEYS, 128, P, owner);
+    size_t total = 0;
+    for (uint32_t part = 0; part < P; part++) {
+        struct lines l = read_part(out, part, "jsonl");
+        for (size_t i = 0; i < l.n; i++) {
+            long long k = -1;
+            CHECK_MSG(sscanf(l.v[i], "{\"k\":%lld,", &k) == 1, "bad line \"%s\"", l.v[i]);
+            if (k >= 1000) k -= 1000;
+            CHECK_MSG(k >= 0 && k < KEYS && owner[k] == part, "key %lld is in part %u, its key group belongs to subtask %u",
+                      k, part, k >= 0 && k < KEYS ? owner[k] : 0);
+        }
+        total += l.n;
+        lines_free(&l);
+    }
+    ck_assert_uint_eq(total, 2 * ROWS);
+    free(job);
+    free(out);
+}
+END_TEST
+
 static struct lines seq_lines(int64_t rows)
 {
     struct lines want = {0};
@@ -1362,6 +1447,76 @@ START_TEST(invalid_duplicate_id)
 }
 END_TEST
 
+START_TEST(invalid_side_output_id_used_by_an_operator)
+{
+    expect_invalid(HEAD
+                   "  - id: src\n"
+                   "    type: nexmark\n"
+                   "  - id: f\n"
+                   "    type: filter\n"
+                   "    input: src\n"
+                   "    with: { where: \"price > 10\", rejected_output: src }\n"   /* line 8, value at 51 */
+                   "  - id: out\n"
+                   "    type: blackhole\n"
+                   "    input: f\n",
+                   8, 51, "f", "already the id of an operator");
+}
+END_TEST
+
+START_TEST(invalid_key_by_map_without_an_input)
+{
+    expect_invalid(HEAD
+                   "  - id: a\n"
+                   "    type: nexmark\n"
+                   "  - id: b\n"
+                   "    type: nexmark\n"
+                   "  - id: u\n"
+                   "    type: union\n"
+                   "    input: [a, b]\n"
+                   "    key_by: { a: auction }\n"      /* line 10, the map at column 13 */
+                   "  - id: out\n"
+                   "    type: blackhole\n"
+                   "    input: u\n",
+                   10, 13, "u", "no expression for input 'b'");
+}
+END_TEST
+
+START_TEST(invalid_key_by_map_naming_another_operator)
+{
+    expect_invalid(HEAD
+                   "  - id: a\n"
+                   "    type: nexmark\n"
+                   "  - id: b\n"
+                   "    type: nexmark\n"
+                   "  - id: u\n"
+                   "    type: union\n"
+                   "    input: [a, b]\n"
+                   "    key_by: { a: auction, b: auction, c: bidder }\n"   /* line 10, key c at column 39 */
+                   "  - id: out\n"
+                   "    type: blackhole\n"
+                   "    input: u\n",
+                   10, 39, "u", "not an input");
+}
+END_TEST
+
+START_TEST(invalid_key_by_map_with_keys_of_two_types)
+{
+    expect_invalid(HEAD
+                   "  - id: a\n"
+                   "    type: nexmark\n"
+                   "  - id: b\n"
+                   "    type: nexmark\n"
+                   "  - id: u\n"
+                   "    type: union\n"
+                   "    input: [a, b]\n"
+                   "    key_by: { a: auction, b: url }\n"   /* line 10, b's expression at column 30 */
+                   "  - id: out\n"
+                   "    type: blackhole\n"
+                   "    input: u\n",
+                   10, 30, "u", "one type");
+}
+END_TEST
+
 START_TEST(invalid_source_with_an_input)
 {
     expect_invalid(HEAD
@@ -1559,6 +1714,52 @@ START_TEST(pack_then_unpack_gives_the_same_job)
     free(buf);
     rn_registry_destroy(reg);
     free(text);
+}
+END_TEST
+
+START_TEST(pack_then_unpack_keeps_side_outputs_and_key_by_maps)
+{
+    const char *text = "name: sides\n"
+                       "operators:\n"
+                       "  - id: a\n"
+                       "    type: nexmark\n"
+                       "  - id: f\n"
+                       "    type: filter\n"
+                       "    input: a\n"
+                       "    with: { where: \"price > 10\", rejected_output: cheap }\n"
+                       "  - id: u\n"
+                       "    type: union\n"
+                       "    input: [f, cheap]\n"
+                       "    key_by: { f: auction, cheap: \"bidder + 1\" }\n"
+                       "  - id: out\n"
+                       "    type: blackhole\n"
+                       "    input: u\n";
+    rn_registry *reg = registry();
+    struct rn_job *a = parse_ok(reg, text), *b = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(rn_job_pack(a, &buf, &len), 0);
+    struct rn_job_errors errs = {0};
+    int rc = rn_job_unpack(buf, len, reg, &b, &errs);
+    char *e = errors_text(&errs);
+    ck_assert_msg(rc == 0 && b, "unpack failed: %s\n%s", rn_strerror(rc), e);
+    free(e);
+    const struct rn_job_node *fa = &a->nodes[rn_job_find(a, "f")], *fb = &b->nodes[rn_job_find(b, "f")];
+    ck_assert_uint_eq(fb->n_side, 1);
+    ck_assert_str_eq(fb->side[0].id, "cheap");
+    ck_assert(fb->side[0].schema && rn_schema_equal(fb->side[0].schema, fa->side[0].schema));
+    const struct rn_job_node *ub = &b->nodes[rn_job_find(b, "u")];
+    ck_assert_ptr_null(ub->key_by);
+    ck_assert_uint_eq(ub->n_inputs, 2);
+    ck_assert_uint_eq(ub->input_ports[0], 0);
+    ck_assert_uint_eq(ub->input_ports[1], 1);
+    ck_assert_str_eq(ub->input_key_by[0], "auction");
+    ck_assert_str_eq(ub->input_key_by[1], "bidder + 1");
+    rn_job_errors_free(&errs);
+    rn_job_free(b);
+    rn_job_free(a);
+    free(buf);
+    rn_registry_destroy(reg);
 }
 END_TEST
 
@@ -2019,6 +2220,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, file_source_malformed_line_fails_the_job_with_file_and_line);
     tcase_add_test(tc, file_source_on_error_skip_keeps_the_good_rows);
     tcase_add_test(tc, union_key_by_puts_each_key_in_the_subtask_of_its_key_group);
+    tcase_add_test(tc, filter_rejected_output_is_a_stream_other_operators_read);
+    tcase_add_test(tc, key_by_map_keys_each_input_by_its_own_expression);
     tcase_add_test(tc, rebalance_spreads_rows_over_every_subtask);
     tcase_add_test(tc, broadcast_gives_every_subtask_every_row);
     tcase_add_test(tc, linear_job_at_parallelism_1_is_one_task_without_channels);
@@ -2041,11 +2244,16 @@ static Suite *make_suite(void)
     tcase_add_test(tv, invalid_filter_condition_not_bool);
     tcase_add_test(tv, invalid_unknown_column_points_inside_the_expression);
     tcase_add_test(tv, invalid_duplicate_id);
+    tcase_add_test(tv, invalid_side_output_id_used_by_an_operator);
+    tcase_add_test(tv, invalid_key_by_map_without_an_input);
+    tcase_add_test(tv, invalid_key_by_map_naming_another_operator);
+    tcase_add_test(tv, invalid_key_by_map_with_keys_of_two_types);
     tcase_add_test(tv, invalid_source_with_an_input);
     tcase_add_test(tv, invalid_sink_used_as_an_input);
     tcase_add_test(tv, invalid_top_level_checkpoint_is_unsupported);
     tcase_add_test(tv, invalid_job_reports_every_error);
     tcase_add_test(tv, pack_then_unpack_gives_the_same_job);
+    tcase_add_test(tv, pack_then_unpack_keeps_side_outputs_and_key_by_maps);
     tcase_add_test(tv, unpack_of_garbage_fails_cleanly);
     suite_add_tcase(s, tv);
 

@@ -74,13 +74,25 @@ struct rn_watermark_spec {
     int64_t idle_timeout;       /* ms; 0 = never idle */
 };
 
+/* A side output of a node (an RN_OPT_OUTPUT option the job sets): a stream of its own that
+ * other nodes take as input by its id. */
+struct rn_side_output {
+    char *id;                   /* the option's value: the stream's id */
+    const char *option;         /* the option's name (in the operator's table) */
+    rn_schema *schema;          /* declared by plan(); NULL until then */
+};
+
 struct rn_job_node {
     char *id;
     const struct rn_operator_def *def;
     uint32_t parallelism;
     uint32_t n_inputs;
     uint32_t *inputs;           /* indexes of input nodes, in the order written */
-    char *key_by;               /* expression, or NULL */
+    uint32_t *input_ports;      /* per input: 0 = the main output of that node, k = its side output k */
+    char *key_by;               /* the key_by as written when it is one expression, or NULL */
+    char **input_key_by;        /* per input: its key expression (NULL entries when no key_by) */
+    uint32_t n_side;
+    struct rn_side_output *side;/* side output k is side[k - 1] */
     enum rn_partition partition;/* of the edges into this node */
     struct rn_watermark_spec *watermark;  /* NULL when none */
     rn_value *options;          /* with defaults filled in */
@@ -94,6 +106,7 @@ struct rn_job {
     enum rn_state_backend_kind state_backend;   /* `state: {backend}`: memory (default) or rocksdb */
     char *state_dir;                             /* `state: {dir}`: where RocksDB working copies go */
     uint32_t parallelism, max_parallelism;
+    const rn_registry *registry;                 /* the registry it was validated against */
     uint32_t n_nodes;
     struct rn_job_node *nodes;  /* in topological order (inputs before consumers) */
     rn_value *source;           /* the parsed file */
@@ -108,6 +121,12 @@ int rn_job_parse(const char *file, const char *text, size_t len, const rn_regist
 void rn_job_free(struct rn_job *job);
 /* Index of the node with this id, or -1. */
 int rn_job_find(const struct rn_job *job, const char *id);
+/* The schema of output `port` of node i (0 = main output; NULL for a sink or an undeclared side
+ * output). */
+const rn_schema *rn_job_output_schema(const struct rn_job *job, uint32_t node, uint32_t port);
+/* The event-time column of output `port` of node i: a source's watermark column, else the
+ * event-time column its inputs share when that output still has it; NULL when none. */
+const char *rn_job_time_column(const struct rn_job *job, uint32_t node, uint32_t port);
 
 /* The job as a runnel.JobGraph protobuf message (malloc'd; the caller frees), and back. */
 int rn_job_pack(const struct rn_job *job, uint8_t **out, size_t *len);

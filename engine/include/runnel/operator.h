@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 #define RN_OPERATOR_ABI_MAJOR 1u
-#define RN_OPERATOR_ABI_MINOR 0u
+#define RN_OPERATOR_ABI_MINOR 1u
 /* abi_version = major << 16 | minor: a plugin of another major version is refused; a newer
  * minor version of the host accepts older plugins. */
 #define RN_OPERATOR_ABI ((RN_OPERATOR_ABI_MAJOR << 16) | RN_OPERATOR_ABI_MINOR)
@@ -58,6 +58,8 @@ enum rn_option_type {
     RN_OPT_MAP,
     RN_OPT_LIST,
     RN_OPT_SCHEMA,    /* a map of column: type */
+    RN_OPT_OUTPUT,    /* the id of a side output of this node: other nodes name it in `input:` as
+                       * they name an operator (ABI 1.1) */
 };
 
 /* One entry of an operator's option table; the table ends with an entry whose name is NULL.
@@ -127,6 +129,10 @@ uint32_t rn_plan_n_inputs(const struct rn_plan_ctx *ctx);
 const rn_schema *rn_plan_input_schema(const struct rn_plan_ctx *ctx, uint32_t i);
 /* Declares the output schema (a reference is taken). Every operator but a sink must. */
 int rn_plan_set_output(struct rn_plan_ctx *ctx, const rn_schema *s);
+/* Declares the schema of the side output named by the RN_OPT_OUTPUT option `option` (a
+ * reference is taken). Returns its port (1, 2, ... in option-table order), 0 when the job does
+ * not set that option (nothing to declare), or RN_EINVAL for an option that is not an output. */
+int rn_plan_set_side_output(struct rn_plan_ctx *ctx, const char *option, const rn_schema *s);
 /* Records an error at the position of value at (NULL: the node) and returns RN_EINVAL. */
 int rn_plan_error(struct rn_plan_ctx *ctx, const rn_value *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -139,8 +145,22 @@ int rn_plan_compile_value(struct rn_plan_ctx *ctx, const rn_value *v, const char
                           rn_expr **out);
 
 /* Keyed operators: the type of the node's key_by expression over input i, and the name its
- * column takes in outputs (the key_by text when it is a plain column name, else "key"). */
+ * column takes in outputs (the key_by text when it is a plain column name, else "key"). A node
+ * with several inputs may key each one by its own expression (`key_by: {input_id: expr}`); the
+ * validator checks that every input's key has the same type. */
 int rn_plan_key(struct rn_plan_ctx *ctx, uint32_t input, struct rn_type *type, const char **name);
+
+/* The event-time column of input i: the watermark column of the source upstream of it when the
+ * input's schema still has that column (a timestamp or int64 ms), else NULL. Operators that
+ * work in event time use it unless an option names another column. */
+const char *rn_plan_time_column(const struct rn_plan_ctx *ctx, uint32_t input);
+const char *rn_op_time_column(const struct rn_op_ctx *ctx, uint32_t input);
+
+/* The registry the job was validated against (for the aggregate and window functions that
+ * plugins register beside operators). Valid for the life of the job. */
+struct rn_registry;
+const struct rn_registry *rn_plan_registry(const struct rn_plan_ctx *ctx);
+const struct rn_registry *rn_op_registry(const struct rn_op_ctx *ctx);
 
 /* ---- options (both contexts) ---- */
 
@@ -206,6 +226,12 @@ int64_t rn_op_processing_time(const struct rn_op_ctx *ctx);
 /* Sends a batch downstream, giving up the caller's reference. May block while downstream is
  * full (back-pressure). Returns 0, or RN_ECANCELED when the job is stopping (return it). */
 int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b);
+/* Sends a batch to side output `port` (rn_op_side_port), giving up the caller's reference; a
+ * side output that nothing consumes drops it. Same return values as rn_op_emit. */
+int rn_op_emit_to(struct rn_op_ctx *ctx, uint32_t port, struct rn_batch *b);
+/* The port of the side output named by RN_OPT_OUTPUT option `option`, or 0 when the job does
+ * not set it (then there is nowhere to send those rows). */
+uint32_t rn_op_side_port(const struct rn_op_ctx *ctx, const char *option);
 /* Describes why a callback is about to fail (the host adds operator and subtask). */
 void rn_op_error(struct rn_op_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True once the job is being cancelled: long-running sources return RN_EEND or RN_ECANCELED. */
