@@ -73,6 +73,11 @@ struct rn_batch *rn_batch_new(const rn_schema *s, uint32_t capacity)
     return rn__batch_alloc(s, capacity, true);
 }
 
+struct rn_batch *rn_batch_new_raw(const rn_schema *s, uint32_t capacity)
+{
+    return rn__batch_alloc(s, capacity, false);
+}
+
 struct rn_batch *rn_batch_ref(const struct rn_batch *cb)
 {
     struct rn_batch *b = (struct rn_batch *)cb;

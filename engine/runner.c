@@ -62,8 +62,9 @@ struct op_keys {
     uint64_t *hashes;
     struct rn_state_key *keys, *group_keys;
     uint32_t *group, *first_row, *last_row;
+    uint64_t *group_val;          /* 8-byte keys without nulls: each distinct key's value */
     int32_t *table;               /* open addressing over distinct keys: group, or -1 */
-    uint32_t cap, table_cap;
+    uint32_t cap, table_cap, n_groups;
     uint8_t *bytes;
     size_t bytes_cap;
 };
@@ -80,6 +81,7 @@ static void op_keys_free(struct op_keys *k)
     free(k->group);
     free(k->first_row);
     free(k->last_row);
+    free(k->group_val);
     free(k->table);
     free(k->bytes);
     free(k);
@@ -95,6 +97,7 @@ struct out_edge {
     uint32_t rr;
     uint64_t *hashes;             /* scratch, RN_BATCH_ROWS or more */
     uint32_t **sel, *sel_n, sel_cap;
+    uint16_t *target_of;          /* hash edges: key group -> target subtask */
 };
 
 struct in_chan {
@@ -235,6 +238,49 @@ void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...)
             ctx->task->parallelism, msg);
 }
 
+/* rn_op_keys for a key column of 8-byte values without nulls (the common int64 key): rows are
+ * grouped by value, and only each distinct key is encoded (tag byte 1, then the 8 bytes, as
+ * rn_state_key_encode writes them); every row's key is its group's. */
+static int group_fixed8(struct op_keys *k, uint32_t n, uint32_t maxp)
+{
+    if ((size_t)n * 9 > k->bytes_cap) {
+        uint8_t *bytes = realloc(k->bytes, (size_t)n * 9);
+        if (!bytes) return RN_ENOMEM;
+        k->bytes = bytes;
+        k->bytes_cap = (size_t)n * 9;
+    }
+    const uint64_t *v = k->col.values;
+    const uint64_t *hashes = k->hashes;
+    int32_t *table = k->table;
+    uint32_t groups = 0, mask = k->table_cap - 1;
+    memset(table, 0xff, k->table_cap * sizeof *table);
+    for (uint32_t r = 0; r < n; r++) {
+        uint64_t x = v[r];
+        for (uint32_t h = (uint32_t)hashes[r] & mask;; h = (h + 1) & mask) {
+            int32_t g = table[h];
+            if (g < 0) {
+                table[h] = (int32_t)groups;
+                k->group_val[groups] = x;
+                uint8_t *o = k->bytes + (size_t)groups * 9;
+                o[0] = 1;
+                memcpy(o + 1, &x, 8);
+                k->group_keys[groups] = (struct rn_state_key){o, 9, (uint16_t)rn_key_group(hashes[r], maxp)};
+                k->first_row[groups] = k->last_row[groups] = r;
+                k->group[r] = groups++;
+                break;
+            }
+            if (k->group_val[g] == x) {
+                k->group[r] = (uint32_t)g;
+                k->last_row[g] = r;
+                break;
+            }
+        }
+    }
+    for (uint32_t r = 0; r < n; r++) k->keys[r] = k->group_keys[k->group[r]];
+    k->n_groups = groups;
+    return 0;
+}
+
 int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, struct rn_op_keys *out)
 {
     const struct rn_job_node *node = ctx->node;
@@ -267,6 +313,7 @@ int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, 
         GROW(k->group);
         GROW(k->first_row);
         GROW(k->last_row);
+        GROW(k->group_val);
 #undef GROW
         uint32_t tc = 16;
         while (tc < 2 * n) tc *= 2;
@@ -277,6 +324,14 @@ int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, 
         k->cap = n;
     }
     rn_hash_column(&k->col, n, k->hashes, 0);
+    uint32_t maxp = ctx->task->run->job->max_parallelism;
+    enum rn_type_id tid = k->col.type.id;
+    if (!k->col.validity && (tid == RN_T_INT64 || tid == RN_T_TIMESTAMP || tid == RN_T_DOUBLE)) {
+        int rc = group_fixed8(k, n, maxp);
+        if (rc) return rc;
+        *out = (struct rn_op_keys){n, &k->col, k->hashes, k->keys, k->n_groups, k->group, k->group_keys, k->first_row, k->last_row};
+        return 0;
+    }
     /* the bytes of every key, in one arena: lengths first, then the bytes in place */
     size_t total = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -290,7 +345,6 @@ int rn_op_keys(struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b, 
         k->bytes = bytes;
         k->bytes_cap = total;
     }
-    uint32_t maxp = ctx->task->run->job->max_parallelism;
     size_t at = 0;
     for (uint32_t i = 0; i < n; i++) {
         rn_state_key_encode(&k->col, 1, i, k->bytes + at, k->keys[i].len);
@@ -508,12 +562,29 @@ static int route_hash(struct task *t, struct out_edge *e, struct rn_batch *b)
     rn_hash_column(&key, b->n_rows, e->hashes, 0);
     rn_column_release(&key);
     memset(e->sel_n, 0, e->n_targets * sizeof *e->sel_n);
-    for (uint32_t i = 0; i < b->n_rows; i++) {
-        uint32_t k = rn_key_group_subtask(rn_key_group(e->hashes[i], e->max_parallelism), e->max_parallelism, e->n_targets);
-        e->sel[k][e->sel_n[k]++] = i;
+    const uint64_t *h = e->hashes;
+    const uint16_t *target_of = e->target_of;
+    uint32_t **sel = e->sel, *sel_n = e->sel_n, n = b->n_rows;
+    uint32_t mp = e->max_parallelism;
+    if ((mp & (mp - 1)) == 0) {   /* a power of two (the default 128): the modulo is a mask */
+        uint64_t mask = mp - 1;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k = target_of[h[i] & mask];
+            sel[k][sel_n[k]++] = i;
+        }
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k = target_of[rn_key_group(h[i], mp)];
+            sel[k][sel_n[k]++] = i;
+        }
     }
     for (uint32_t k = 0; k < e->n_targets && rc == 0; k++) {
         if (!e->sel_n[k]) continue;
+        if (e->sel_n[k] == n) {   /* the whole batch goes to one subtask: no copy */
+            struct rn_element el = {RN_EL_BATCH, rn_batch_ref(b), 0};
+            rc = send_el(e->targets[k], &el);
+            break;
+        }
         struct rn_batch *part = rn_batch_select(b, e->sel[k], e->sel_n[k]);
         if (!part) return RN_ENOMEM;
         struct rn_element el = {RN_EL_BATCH, part, 0};
@@ -545,8 +616,12 @@ static int route(struct task *t, struct rn_batch *b, uint32_t port)
         if (e->port != port) continue;
         switch (e->part) {
         case RN_PART_HASH:
-            rc = route_hash(t, e, b);
-            break;
+            if (e->n_targets > 1) {
+                rc = route_hash(t, e, b);
+                break;
+            }
+            /* one consumer subtask owns every key group: no need to hash */
+            /* fall through */
         case RN_PART_BROADCAST:
             for (uint32_t k = 0; k < e->n_targets && rc == 0; k++) {
                 struct rn_element el = {RN_EL_BATCH, rn_batch_ref(b), 0};
@@ -853,7 +928,10 @@ static int connect(struct rn_runner *r, uint32_t pc, uint32_t out_port, uint32_t
         if (part == RN_PART_HASH) {
             e->sel = calloc(e->n_targets, sizeof *e->sel);
             e->sel_n = calloc(e->n_targets, sizeof *e->sel_n);
-            if (!e->sel || !e->sel_n) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+            e->target_of = calloc(e->max_parallelism, sizeof *e->target_of);
+            if (!e->sel || !e->sel_n || !e->target_of) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+            for (uint32_t g = 0; g < e->max_parallelism; g++)
+                e->target_of[g] = (uint16_t)rn_key_group_subtask(g, e->max_parallelism, e->n_targets);
             int rc = rn_expr_compile(key_by, schema, &e->key, err);
             if (rc) return rc;
         }
@@ -1081,6 +1159,7 @@ void rn_runner_destroy(rn_runner *r)
                 for (uint32_t k = 0; e->sel && k < e->n_targets; k++) free(e->sel[k]);
                 free(e->sel);
                 free(e->sel_n);
+                free(e->target_of);
                 free(e->hashes);
                 free(e->targets);
                 rn_expr_destroy(e->key);

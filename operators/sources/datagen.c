@@ -45,12 +45,15 @@ struct gen {
     rn_schema *out;
     rn_schema *seq_schema;
     rn_projection *proj;        /* the expression fields, over (seq) */
+    bool all_expr;              /* every field is an expression: the output is the projection's */
+    uint32_t *expr_cols;        /* per field: its column of the projection (all_expr) */
 };
 
 static void gen_free(struct gen *g)
 {
     if (!g) return;
     free(g->f);
+    free(g->expr_cols);
     rn_schema_unref(g->out);
     rn_schema_unref(g->seq_schema);
     rn_projection_destroy(g->proj);
@@ -186,6 +189,11 @@ static struct gen *gen_build(const rn_value *fields, struct rn_error *err, const
             nullable = pf->nullable;
         }
         rn_schema_add(g->out, f->name, f->type, nullable);
+    }
+    g->all_expr = n_expr == n && n > 0;
+    if (g->all_expr) {
+        if (!(g->expr_cols = malloc(n * sizeof *g->expr_cols))) goto fail;
+        for (uint32_t i = 0; i < n; i++) g->expr_cols[i] = (uint32_t)g->f[i].expr_col;
     }
     free(names);
     free(exprs);
@@ -350,7 +358,7 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
     uint64_t remaining = s->end - s->next, left = remaining / s->step + (remaining % s->step != 0);
     if (left < n) n = (uint32_t)left;
     struct gen *g = s->g;
-    struct rn_batch *seqb = rn_batch_new(g->seq_schema, n), *out = NULL, *exprs = NULL;
+    struct rn_batch *seqb = rn_batch_new_raw(g->seq_schema, n), *out = NULL, *exprs = NULL;
     if (!seqb) return RN_ENOMEM;
     uint64_t *seqs = seqb->cols[0].values;
     for (uint32_t i = 0; i < n; i++) seqs[i] = s->next + (uint64_t)i * s->step;
@@ -363,6 +371,10 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
     }
     /* the output: expression columns shared from the projection, generated ones filled here */
     rc = RN_ENOMEM;
+    if (g->all_expr) {   /* nothing to fill: the projection's columns, in output order */
+        if (!(out = rn_batch_project(exprs, g->out, g->expr_cols, g->n))) goto done;
+        goto emit;
+    }
     if (!(out = rn_batch_new(g->out, n))) goto done;
     for (uint32_t f = 0; f < g->n; f++) {
         struct rn_column *c = &out->cols[f];
@@ -374,6 +386,7 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
         }
     }
     out->n_rows = n;
+emit:
     s->next += (uint64_t)n * s->step;
     s->produced += n;
     rc = rn_op_emit(ctx, out);

@@ -97,6 +97,8 @@ static inline const float *rn_col_vec(const struct rn_column *c, uint32_t i) { r
  * the one reference, writes values directly and sets n_rows. NULL when out of memory or
  * capacity is out of range. */
 struct rn_batch *rn_batch_new(const rn_schema *s, uint32_t capacity);
+/* The same without zero-filling the values: for writers that set every row up to n_rows. */
+struct rn_batch *rn_batch_new_raw(const rn_schema *s, uint32_t capacity);
 
 /* Takes another reference; returns b (cast away const: the result is still read-only). */
 struct rn_batch *rn_batch_ref(const struct rn_batch *b);
