@@ -47,6 +47,7 @@ bench: build
 	$(BUILD)/tests/bench/bench_textfmt
 	$(BUILD)/tests/bench/bench_state
 	tests/bench/nexmark.sh $(BUILD)
+	tests/bench/ktw.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz
