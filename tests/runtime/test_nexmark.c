@@ -1,0 +1,850 @@
+/*
+ * test_nexmark.c — the `nexmark` runtime suite: every job in jobs/nexmark/ (q3 and up) run
+ * in-process on a small generated input, its output compared with the same query computed here
+ * in plain C over the very same events.
+ *
+ * How a job file is made testable: the text of jobs/nexmark/<q>.yaml is read and edited — the
+ * job's `parallelism:` line is replaced (and a `state:` block added after it), every
+ * `events: N` of a nexmark source gets the test's event count and a `rate` (events per second of
+ * event time: a low rate spreads a few thousand events over many windows), and the `blackhole`
+ * sink becomes a CSV `file_sink` into a temporary directory. The job files keep that shape: one
+ * top-level `parallelism:` line, nexmark sources written `events: N`, one `blackhole` sink.
+ *
+ * The expected rows come from the generator library (nexmark_gen.h) called directly with the
+ * same config the source's subtasks use (num_generators = P, index = subtask), so the events are
+ * byte for byte those the job sees. Rows are compared as sorted lists of tab-joined fields
+ * (nulls as \N); fields that differ as text but read as numbers within 1e-9 (relative) are equal.
+ * Upsert outputs (aggregate, deduplicate keep last) are reduced to each key's last row first.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "builtin.h"
+#include "nexmark_gen.h"
+#include "runnel/runner.h"
+#include "testutil.h"
+
+static void setup(void) { tu_tmp_setup("runnel-nexmark"); }
+static void teardown(void) { tu_tmp_teardown(); }
+
+static const char *backends[] = {"memory", "rocksdb"};
+
+/* How a job file is run: its parallelism and state backend, and its sources' events. */
+struct job_params {
+    uint32_t parallelism;
+    const char *backend;
+    uint64_t events, rate;
+    int64_t base_time;          /* event time of event 0; 0 = the source's default */
+};
+
+/* ---- the events, from the generator library ---- */
+
+struct person {
+    int64_t id, ts;
+    char *name, *email, *card, *city, *state, *extra;
+};
+struct auction {
+    int64_t id, initial_bid, reserve, ts, expires, seller, category;
+    char *item_name, *description, *extra;
+};
+struct bid {
+    int64_t auction, bidder, price, ts;
+    char *channel, *url, *extra;
+};
+struct events {
+    size_t n_persons, n_auctions, n_bids;
+    struct person *persons;
+    struct auction *auctions;
+    struct bid *bids;
+};
+
+static char *str_dup(struct rn_str s)
+{
+    char *p = malloc(s.len + 1);
+    ck_assert(p);
+    memcpy(p, s.ptr, s.len);
+    p[s.len] = 0;
+    return p;
+}
+
+static void *grow(void *v, size_t n, size_t size)
+{
+    /* doubling at powers of two */
+    if (n && (n & (n - 1))) return v;
+    void *p = realloc(v, (n ? 2 * n : 1) * size);
+    ck_assert(p);
+    return p;
+}
+
+/* Every event of a `nexmark` source with `events` events at `rate` and P subtasks, subtask 0's
+ * first (each kind's array in the order one subtask emits them). */
+static struct events generate(const struct job_params *jp)
+{
+    uint64_t events = jp->events, rate = jp->rate;
+    uint32_t P = jp->parallelism;
+    struct events ev = {0};
+    for (uint32_t sub = 0; sub < P; sub++) {
+        for (int kind = RN_NEXMARK_PERSON; kind <= RN_NEXMARK_BID; kind++) {
+            struct rn_nexmark_config c;
+            rn_nexmark_config_default(&c);
+            c.events = events;
+            c.rate = rate;
+            if (jp->base_time) c.base_time = jp->base_time;
+            c.num_generators = P;
+            c.index = sub;
+            rn_nexmark_gen *g = rn_nexmark_gen_create(&c, (enum rn_nexmark_kind)kind);
+            ck_assert(g);
+            for (;;) {
+                struct rn_batch *b = rn_batch_new(rn_nexmark_schema((enum rn_nexmark_kind)kind), RN_BATCH_ROWS);
+                ck_assert(b);
+                int got = rn_nexmark_gen_next(g, b, RN_BATCH_ROWS);
+                ck_assert(got >= 0);
+                const struct rn_column *col = b->cols;
+                for (uint32_t i = 0; i < b->n_rows; i++) {
+                    if (kind == RN_NEXMARK_PERSON) {
+                        ev.persons = grow(ev.persons, ev.n_persons, sizeof *ev.persons);
+                        ev.persons[ev.n_persons++] = (struct person){
+                            .id = rn_col_i64(&col[0], i), .name = str_dup(rn_col_str(&col[1], i)),
+                            .email = str_dup(rn_col_str(&col[2], i)), .card = str_dup(rn_col_str(&col[3], i)),
+                            .city = str_dup(rn_col_str(&col[4], i)), .state = str_dup(rn_col_str(&col[5], i)),
+                            .ts = rn_col_i64(&col[6], i), .extra = str_dup(rn_col_str(&col[7], i))};
+                    } else if (kind == RN_NEXMARK_AUCTION) {
+                        ev.auctions = grow(ev.auctions, ev.n_auctions, sizeof *ev.auctions);
+                        ev.auctions[ev.n_auctions++] = (struct auction){
+                            .id = rn_col_i64(&col[0], i), .item_name = str_dup(rn_col_str(&col[1], i)),
+                            .description = str_dup(rn_col_str(&col[2], i)), .initial_bid = rn_col_i64(&col[3], i),
+                            .reserve = rn_col_i64(&col[4], i), .ts = rn_col_i64(&col[5], i),
+                            .expires = rn_col_i64(&col[6], i), .seller = rn_col_i64(&col[7], i),
+                            .category = rn_col_i64(&col[8], i), .extra = str_dup(rn_col_str(&col[9], i))};
+                    } else {
+                        ev.bids = grow(ev.bids, ev.n_bids, sizeof *ev.bids);
+                        ev.bids[ev.n_bids++] = (struct bid){
+                            .auction = rn_col_i64(&col[0], i), .bidder = rn_col_i64(&col[1], i),
+                            .price = rn_col_i64(&col[2], i), .channel = str_dup(rn_col_str(&col[3], i)),
+                            .url = str_dup(rn_col_str(&col[4], i)), .ts = rn_col_i64(&col[5], i),
+                            .extra = str_dup(rn_col_str(&col[6], i))};
+                    }
+                }
+                rn_batch_unref(b);
+                if (got == 0) break;
+            }
+            rn_nexmark_gen_destroy(g);
+        }
+    }
+    return ev;
+}
+
+static void events_free(struct events *ev)
+{
+    for (size_t i = 0; i < ev->n_persons; i++) {
+        struct person *p = &ev->persons[i];
+        free(p->name), free(p->email), free(p->card), free(p->city), free(p->state), free(p->extra);
+    }
+    for (size_t i = 0; i < ev->n_auctions; i++) {
+        struct auction *a = &ev->auctions[i];
+        free(a->item_name), free(a->description), free(a->extra);
+    }
+    for (size_t i = 0; i < ev->n_bids; i++) free(ev->bids[i].channel), free(ev->bids[i].url), free(ev->bids[i].extra);
+    free(ev->persons), free(ev->auctions), free(ev->bids);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* ---- rows: tab-joined fields ---- */
+
+struct rows {
+    size_t n;
+    char **v;
+};
+
+static void rows_add(struct rows *r, char *line)
+{
+    r->v = grow(r->v, r->n, sizeof *r->v);
+    r->v[r->n++] = line;
+}
+#define rows_addf(r, ...) rows_add((r), tu_fmt(__VA_ARGS__))
+
+static void rows_free(struct rows *r)
+{
+    for (size_t i = 0; i < r->n; i++) free(r->v[i]);
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static void rows_sort(struct rows *r) { qsort(r->v, r->n, sizeof *r->v, cmp_str); }
+
+/* A double as the expected side writes it (compared with tolerance anyway). */
+static const char *dbl(double v, char buf[40])
+{
+    snprintf(buf, 40, "%.17g", v);
+    return buf;
+}
+
+/* Appends the fields of the CSV text at *p (RFC 4180: quoted fields may hold tabs, commas,
+ * quotes doubled) to out as one tab-joined line; an empty unquoted field is \N (null). Advances
+ * *p past the line. */
+static char *csv_line(const char **p)
+{
+    const char *s = *p;
+    size_t cap = 64, n = 0;
+    char *out = malloc(cap);
+    ck_assert(out);
+#define PUT(c)                                                                                      \
+    do {                                                                                            \
+        if (n + 4 > cap) ck_assert((out = realloc(out, cap *= 2)) != NULL);                         \
+        out[n++] = (c);                                                                             \
+    } while (0)
+    for (bool first = true;; first = false) {
+        if (!first) PUT('\t');
+        if (*s == '"') {
+            for (s++;; s++) {
+                ck_assert_msg(*s, "unterminated quoted CSV field");
+                if (*s == '"' && s[1] == '"') {
+                    PUT('"');
+                    s++;
+                } else if (*s == '"') {
+                    break;
+                } else {
+                    PUT(*s);
+                }
+            }
+            s++;
+        } else if (*s == ',' || *s == '\n' || *s == 0) {
+            PUT('\\');
+            PUT('N');
+        } else {
+            for (; *s && *s != ',' && *s != '\n'; s++) PUT(*s);
+        }
+        if (*s == ',') {
+            s++;
+            continue;
+        }
+        if (*s == '\n') s++;
+        break;
+    }
+#undef PUT
+    out[n] = 0;
+    *p = s;
+    return out;
+}
+
+/* The data rows of every part-* file in dir (header lines dropped), in file order, part by part
+ * in subtask order. */
+static struct rows read_output(const char *dir)
+{
+    struct rows r = {0};
+    DIR *d = opendir(dir);
+    ck_assert_msg(d, "no output directory %s", dir);
+    struct rows names = {0};
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "part-", 5)) rows_add(&names, tu_fmt("%s/%s", dir, e->d_name));
+    closedir(d);
+    rows_sort(&names);
+    for (size_t i = 0; i < names.n; i++) {
+        char *text = tu_slurp(names.v[i]);
+        ck_assert(text);
+        const char *p = strchr(text, '\n');
+        p = p ? p + 1 : text + strlen(text);
+        while (*p) rows_add(&r, csv_line(&p));
+        free(text);
+    }
+    rows_free(&names);
+    return r;
+}
+
+/* Keeps each key's last row, in file order (key = the first n_key fields): the current result
+ * of an upsert stream. A key lives in one part file, whose rows read_output keeps in order. */
+struct keyed_row {
+    char *key, *row;
+    size_t seq;
+};
+static int cmp_keyed(const void *a, const void *b)
+{
+    const struct keyed_row *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static void last_per_key(struct rows *r, int n_key)
+{
+    struct keyed_row *k = calloc(r->n + 1, sizeof *k);
+    ck_assert(k);
+    for (size_t i = 0; i < r->n; i++) {
+        const char *end = r->v[i];
+        for (int f = 0; f < n_key && end; f++) end = strchr(end + (f > 0), '\t');
+        size_t len = end ? (size_t)(end - r->v[i]) : strlen(r->v[i]);
+        k[i] = (struct keyed_row){strndup(r->v[i], len), r->v[i], i};
+    }
+    qsort(k, r->n, sizeof *k, cmp_keyed);
+    size_t m = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (i + 1 < r->n && !strcmp(k[i].key, k[i + 1].key)) free(k[i].row);
+        else r->v[m++] = k[i].row;
+        free(k[i].key);
+    }
+    r->n = m;
+    free(k);
+}
+
+/* Whether two fields are equal: as text, or as numbers within 1e-9 relative. */
+static bool field_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen == blen && !memcmp(a, b, alen)) return true;
+    char x[64], y[64], *ex, *ey;
+    if (alen >= sizeof x || blen >= sizeof y) return false;
+    memcpy(x, a, alen), x[alen] = 0;
+    memcpy(y, b, blen), y[blen] = 0;
+    double dx = strtod(x, &ex), dy = strtod(y, &ey);
+    if (ex == x || ey == y || *ex || *ey) return false;
+    return fabs(dx - dy) <= 1e-9 * fmax(fabs(dx), fabs(dy));
+}
+
+static bool row_eq(const char *a, const char *b)
+{
+    for (;;) {
+        const char *ea = strchr(a, '\t'), *eb = strchr(b, '\t');
+        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+        if (!field_eq(a, la, b, lb)) return false;
+        if (!ea || !eb) return !ea && !eb;
+        a = ea + 1, b = eb + 1;
+    }
+}
+
+/* Compares got with want (both sorted here); on a difference fails naming the first rows that
+ * differ and the counts. */
+static void rows_expect(const char *what, struct rows *got, struct rows *want)
+{
+    rows_sort(got);
+    rows_sort(want);
+    size_t i = 0, j = 0;
+    while (i < got->n && j < want->n && row_eq(got->v[i], want->v[j])) i++, j++;
+    if (i == got->n && j == want->n) return;
+    ck_abort_msg("%s: %zu rows, want %zu; first difference at sorted row %zu:\n got  %s\n want %s", what, got->n,
+                 want->n, i, i < got->n ? got->v[i] : "(end)", j < want->n ? want->v[j] : "(end)");
+}
+
+/* ---- running a job file ---- */
+
+static rn_registry *registry(void)
+{
+    struct rn_error err;
+    rn_registry *r = rn_registry_create();
+    ck_assert(r && rn_builtin_register(r, &err) == 0);
+    return r;
+}
+
+/* text with every occurrence of `from` replaced by `to` (a new string). */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    size_t n = 0, flen = strlen(from), tlen = strlen(to);
+    for (const char *p = text; (p = strstr(p, from)); p += flen) n++;
+    char *out = malloc(strlen(text) + n * tlen + 1), *o = out;
+    ck_assert(out);
+    for (const char *p = text, *q; ; p = q + flen) {
+        q = strstr(p, from);
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        memcpy(o, p, len), o += len;
+        if (!q) break;
+        memcpy(o, to, tlen), o += tlen;
+    }
+    *o = 0;
+    return out;
+}
+
+/* The text of jobs/nexmark/<q>.yaml made to run on a small input into a CSV file_sink at out. */
+static char *job_text(const char *q, const struct job_params *jp, const char *out)
+{
+    const char *root = getenv("RUNNEL_SOURCE_ROOT");
+    ck_assert_msg(root, "RUNNEL_SOURCE_ROOT is not set");
+    char *path = tu_fmt("%s/jobs/nexmark/%s.yaml", root, q), *text = tu_slurp(path);
+    ck_assert_msg(text, "cannot read %s", path);
+    free(path);
+
+    /* the job's parallelism (a line of its own at the top level) and a state block */
+    char *par = strstr(text, "\nparallelism: ");
+    ck_assert_msg(par, "%s: no top-level parallelism line", q);
+    char *eol = strchr(par + 1, '\n');
+    char *state = tu_tmp_path("state");
+    char *head = tu_fmt("%.*s\nparallelism: %u\nstate: { backend: %s, dir: %s }%s", (int)(par - text), text,
+                        jp->parallelism, jp->backend, state, eol);
+    free(state);
+    free(text);
+
+    /* the sources' event counts and rate */
+    char *events = jp->base_time ? tu_fmt("events: %" PRIu64 ", rate: %" PRIu64 ", base_time: %" PRId64, jp->events,
+                                          jp->rate, jp->base_time)
+                                 : tu_fmt("events: %" PRIu64 ", rate: %" PRIu64, jp->events, jp->rate);
+    text = replace_all(head, "events: 10000000", events);
+    ck_assert_msg(strcmp(text, head), "%s: no nexmark source with events: 10000000", q);
+    free(head);
+    free(events);
+
+    /* the sink */
+    char *bh = strstr(text, "type: blackhole\n");
+    ck_assert_msg(bh && !strstr(bh + 1, "type: blackhole"), "%s: not one blackhole sink", q);
+    const char *line = bh;
+    while (line > text && line[-1] == ' ') line--;
+    char *edited = tu_fmt("%.*stype: file_sink\n%.*swith: { path: %s, format: csv }\n%s", (int)(bh - text), text,
+                          (int)(bh - line), line, out, bh + strlen("type: blackhole\n"));
+    free(text);
+    return edited;
+}
+
+/* Runs jobs/nexmark/<q>.yaml with jp; returns its output rows. */
+static struct rows run_query(const char *q, const struct job_params *jp)
+{
+    rn_registry *reg = registry();
+    char *out = tu_tmp_path("out");
+    char *text = job_text(q, jp, out);
+    struct rn_job_errors errs = {0};
+    struct rn_job *job = NULL;
+    if (rn_job_parse(q, text, strlen(text), reg, &job, &errs)) {
+        char *log = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&log, &len);
+        rn_job_errors_print(&errs, f);
+        fclose(f);
+        ck_abort_msg("%s does not validate:\n%s\n%s", q, log, text);
+    }
+    rn_job_errors_free(&errs);
+
+    struct rn_error err;
+    FILE *log = fopen("/dev/null", "w");
+    struct rn_run_options o = {.log = log};
+    rn_runner *r = rn_runner_create(job, &o, &err);
+    ck_assert_msg(r, "%s", err.msg);
+    ck_assert(rn_runner_start(r, &err) == 0);
+    ck_assert_msg(rn_runner_wait(r, 100000), "%s did not end", q);
+    const char *why = NULL;
+    enum rn_run_state s = rn_runner_state(r, &why);
+    ck_assert_msg(s == RN_RUN_FINISHED, "%s failed: %s", q, why ? why : "");
+    rn_runner_destroy(r);
+    fclose(log);
+
+    struct rows rows = read_output(out);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+    free(out);
+    return rows;
+}
+
+/* Runs the query, applies the upsert reduction (n_key > 0), and compares with want (freed). */
+static void check_query(const char *q, const struct job_params *jp, int n_key, struct rows *want)
+{
+    struct rows got = run_query(q, jp);
+    if (n_key > 0) last_per_key(&got, n_key);
+    char *what = tu_fmt("%s (P=%u, %s, %" PRIu64 " events at %" PRIu64 "/s)", q, jp->parallelism, jp->backend,
+                        jp->events, jp->rate);
+    rows_expect(what, &got, want);
+    free(what);
+    rows_free(&got);
+    rows_free(want);
+}
+
+/* ---- small helpers of the reference computations ---- */
+
+/* The day 'YYYY-MM-DD' and minute 'HH:MM' of a timestamp (UTC, ms since the epoch, >= 0). */
+static void day_of(int64_t ts, char out[16])
+{
+    time_t t = (time_t)(ts / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+static void minute_of(int64_t ts, char out[16])
+{
+    time_t t = (time_t)(ts / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%H:%M", &tm);
+}
+
+static int price_band(int64_t price) { return price < 10000 ? 1 : price < 1000000 ? 2 : 3; }
+
+/* A set of int64 values (count_distinct): open addressing, grown at half full. */
+struct iset {
+    size_t n, cap;
+    int64_t *v;
+    bool *used;
+};
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33, x *= 0xff51afd7ed558ccdull, x ^= x >> 33, x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+static bool iset_add(struct iset *s, int64_t x)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        struct iset t = {0, s->cap ? 2 * s->cap : 16, NULL, NULL};
+        t.v = calloc(t.cap, sizeof *t.v), t.used = calloc(t.cap, 1);
+        ck_assert(t.v && t.used);
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->used[i]) iset_add(&t, s->v[i]);
+        free(s->v), free(s->used);
+        *s = t;
+    }
+    size_t i = mix((uint64_t)x) & (s->cap - 1);
+    for (; s->used[i]; i = (i + 1) & (s->cap - 1))
+        if (s->v[i] == x) return false;
+    s->used[i] = true, s->v[i] = x, s->n++;
+    return true;
+}
+static void iset_free(struct iset *s) { free(s->v), free(s->used), memset(s, 0, sizeof *s); }
+
+/* A map of string keys to indexes 0, 1, ... in order of first appearance. */
+struct smap {
+    size_t n, cap;
+    char **keys;    /* by slot */
+    size_t *index;  /* by slot */
+};
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return mix(h);
+}
+/* The index of key, adding it (as n) when new; *added says which. */
+static size_t smap_get(struct smap *m, const char *key, bool *added)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        struct smap t = {0, m->cap ? 2 * m->cap : 64, NULL, NULL};
+        t.keys = calloc(t.cap, sizeof *t.keys), t.index = calloc(t.cap, sizeof *t.index);
+        ck_assert(t.keys && t.index);
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) {
+                size_t j = str_hash(m->keys[i]) & (t.cap - 1);
+                while (t.keys[j]) j = (j + 1) & (t.cap - 1);
+                t.keys[j] = m->keys[i], t.index[j] = m->index[i];
+            }
+        t.n = m->n;
+        free(m->keys), free(m->index);
+        *m = t;
+    }
+    size_t i = str_hash(key) & (m->cap - 1);
+    for (; m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (!strcmp(m->keys[i], key)) return *added = false, m->index[i];
+    m->keys[i] = strdup(key), m->index[i] = m->n;
+    *added = true;
+    return m->n++;
+}
+static void smap_free(struct smap *m)
+{
+    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
+    free(m->keys), free(m->index);
+    memset(m, 0, sizeof *m);
+}
+
+/* ======================= q14-q22: filters, projections, group-bys ======================= */
+
+/* q21: the channel id of each bid of a known channel. */
+START_TEST(q21_channel_ids_from_names_and_urls)
+{
+    struct job_params jp = {1, "memory", 20000, 1000, 0};
+    struct events ev = generate(&jp);
+    struct rows want = {0};
+    static const char *hot[] = {"apple", "google", "facebook", "baidu"};
+    for (size_t i = 0; i < ev.n_bids; i++) {
+        const struct bid *b = &ev.bids[i];
+        /* regexp_extract(url, '(&|^)channel_id=([^&]*)', 2): the first "channel_id=" at the
+         * start or after '&', up to the next '&' */
+        const char *id = NULL;
+        size_t id_len = 0;
+        for (const char *p = b->url; (p = strstr(p, "channel_id=")); p++)
+            if (p == b->url || p[-1] == '&') {
+                id = p + strlen("channel_id=");
+                id_len = strcspn(id, "&");
+                break;
+            }
+        char lower[64];
+        size_t n = 0;
+        for (; b->channel[n] && n < sizeof lower - 1; n++)
+            lower[n] = (char)(b->channel[n] >= 'A' && b->channel[n] <= 'Z' ? b->channel[n] + 32 : b->channel[n]);
+        lower[n] = 0;
+        int h = -1;
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(lower, hot[k])) h = k;
+        if (h < 0 && !id) continue;
+        if (h >= 0)
+            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%d", b->auction, b->bidder, b->price,
+                      b->channel, h);
+        else
+            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%.*s", b->auction, b->bidder, b->price,
+                      b->channel, (int)id_len, id);
+    }
+    ck_assert(want.n > 100 && want.n < ev.n_bids); /* both kinds of rows, and dropped ones */
+    check_query("q21", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* q22: the first three directories of each bid's URL. */
+START_TEST(q22_url_directories)
+{
+    struct job_params jp = {1, "memory", 20000, 1000, 0};
+    struct events ev = generate(&jp);
+    struct rows want = {0};
+    for (size_t i = 0; i < ev.n_bids; i++) {
+        const struct bid *b = &ev.bids[i];
+        char *dirs[3];
+        for (int d = 0; d < 3; d++) {
+            /* piece 3 + d of url split at '/' */
+            const char *p = b->url;
+            for (int k = 0; k < 3 + d && p; k++) p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL;
+            dirs[d] = p ? tu_fmt("%.*s", (int)strcspn(p, "/"), p) : strdup("\\N");
+        }
+        rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%s\t%s", b->auction, b->bidder, b->price,
+                  b->channel, dirs[0], dirs[1], dirs[2]);
+        for (int d = 0; d < 3; d++) free(dirs[d]);
+    }
+    check_query("q22", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* The per-day (q15), per-(channel, day) (q16) and per-(auction, day) (q17) statistics. */
+struct day_stats {
+    char day[16], minute[16];
+    int64_t auction;
+    const char *channel;
+    int64_t bids[4], min_price, max_price, sum_price;
+    struct iset bidders[4], auctions[4];
+};
+
+static struct day_stats *stats_of(struct day_stats **all, struct smap *index, const char *key)
+{
+    bool added;
+    size_t i = smap_get(index, key, &added);
+    if (!added) return &(*all)[i];
+    *all = grow(*all, i, sizeof **all);
+    struct day_stats *s = &(*all)[i];
+    memset(s, 0, sizeof *s);
+    s->min_price = INT64_MAX, s->max_price = INT64_MIN;
+    return s;
+}
+
+/* which: 15, 16 or 17 */
+static struct rows expected_daily(const struct events *ev, int which)
+{
+    struct day_stats *all = NULL;
+    struct smap index = {0};
+    for (size_t i = 0; i < ev->n_bids; i++) {
+        const struct bid *b = &ev->bids[i];
+        char day[16], minute[16], key[96];
+        day_of(b->ts, day);
+        minute_of(b->ts, minute);
+        if (which == 15) snprintf(key, sizeof key, "%s", day);
+        else if (which == 16) snprintf(key, sizeof key, "%s %s", b->channel, day);
+        else snprintf(key, sizeof key, "%" PRId64 " %s", b->auction, day);
+        struct day_stats *s = stats_of(&all, &index, key);
+        memcpy(s->day, day, sizeof day);
+        if (strcmp(minute, s->minute) > 0) memcpy(s->minute, minute, sizeof minute);
+        s->channel = b->channel;
+        s->auction = b->auction;
+        int band = price_band(b->price);
+        s->bids[0]++, s->bids[band]++;
+        iset_add(&s->bidders[0], b->bidder), iset_add(&s->bidders[band], b->bidder);
+        iset_add(&s->auctions[0], b->auction), iset_add(&s->auctions[band], b->auction);
+        if (b->price < s->min_price) s->min_price = b->price;
+        if (b->price > s->max_price) s->max_price = b->price;
+        s->sum_price += b->price;
+    }
+    struct rows want = {0};
+    for (size_t i = 0; i < index.n; i++) {
+        struct day_stats *s = &all[i];
+        char counts[256], mean[40];
+        snprintf(counts, sizeof counts,
+                 "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%zu\t%zu\t%zu\t%zu\t%zu\t%zu\t%zu\t%zu", s->bids[0],
+                 s->bids[1], s->bids[2], s->bids[3], s->bidders[0].n, s->bidders[1].n, s->bidders[2].n,
+                 s->bidders[3].n, s->auctions[0].n, s->auctions[1].n, s->auctions[2].n, s->auctions[3].n);
+        if (which == 15) rows_addf(&want, "%s\t%s", s->day, counts);
+        else if (which == 16) rows_addf(&want, "%s\t%s\t%s\t%s", s->channel, s->day, s->minute, counts);
+        else
+            rows_addf(&want,
+                      "%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+                      "\t%s\t%" PRId64,
+                      s->auction, s->day, s->bids[0], s->bids[1], s->bids[2], s->bids[3], s->min_price, s->max_price,
+                      dbl((double)s->sum_price / (double)s->bids[0], mean), s->sum_price);
+        for (int k = 0; k < 4; k++) iset_free(&s->bidders[k]), iset_free(&s->auctions[k]);
+    }
+    free(all);
+    smap_free(&index);
+    return want;
+}
+
+/* One event a second from 15,000 s before midnight: 30,000 events span two days. */
+#define TWO_DAYS 30000, 1, 1437004800000 - 15000000
+START_TEST(q15_daily_bid_statistics)
+{
+    struct job_params jp = {1, backends[_i], TWO_DAYS};
+    struct events ev = generate(&jp);
+    struct rows want = expected_daily(&ev, 15);
+    ck_assert_uint_eq(want.n, 2);
+    check_query("q15", &jp, 1, &want);
+    events_free(&ev);
+}
+END_TEST
+
+START_TEST(q16_channel_statistics_per_day)
+{
+    struct job_params jp = {1, backends[_i], TWO_DAYS};
+    struct events ev = generate(&jp);
+    struct rows want = expected_daily(&ev, 16);
+    check_query("q16", &jp, 2, &want);
+    events_free(&ev);
+}
+END_TEST
+
+START_TEST(q17_auction_statistics_per_day)
+{
+    struct job_params jp = {1, backends[_i], TWO_DAYS};
+    struct events ev = generate(&jp);
+    struct rows want = expected_daily(&ev, 17);
+    check_query("q17", &jp, 2, &want);
+    events_free(&ev);
+}
+END_TEST
+
+START_TEST(q17_at_parallelism_2)
+{
+    struct job_params jp = {2, backends[_i], TWO_DAYS};
+    struct events ev = generate(&jp);
+    struct rows want = expected_daily(&ev, 17);
+    check_query("q17", &jp, 2, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* q18: each (bidder, auction)'s last bid; at P = 1 arrival order is time order. */
+START_TEST(q18_last_bid_per_bidder_and_auction)
+{
+    struct job_params jp = {1, backends[_i], 30000, 1000, 0};
+    struct events ev = generate(&jp);
+    struct rows all = {0};
+    for (size_t i = 0; i < ev.n_bids; i++) {
+        const struct bid *b = &ev.bids[i];
+        rows_addf(&all, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s", b->auction, b->bidder,
+                  b->price, b->channel, b->url, b->ts, b->extra);
+    }
+    /* the last bid per (auction, bidder): the generator's order is time order */
+    last_per_key(&all, 2);
+    check_query("q18", &jp, 2, &all);
+    events_free(&ev);
+}
+END_TEST
+
+/* ======================= windows and top-n ======================= */
+
+static int64_t floor_to(int64_t ts, int64_t size) { return ts - ((ts % size) + size) % size; }
+
+/* q7: per tumbling 10 s window, the bids with the window's highest price. */
+static struct rows expected_q7(const struct events *ev)
+{
+    /* bids come in time order per subtask, but with P > 1 the subtasks' arrays interleave in
+     * time: find each window's maximum first */
+    struct smap win = {0};
+    int64_t *max = NULL;
+    for (size_t i = 0; i < ev->n_bids; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%" PRId64, floor_to(ev->bids[i].ts, 10000));
+        bool added;
+        size_t w = smap_get(&win, key, &added);
+        if (added) max = grow(max, w, sizeof *max), max[w] = INT64_MIN;
+        if (ev->bids[i].price > max[w]) max[w] = ev->bids[i].price;
+    }
+    struct rows want = {0};
+    for (size_t i = 0; i < ev->n_bids; i++) {
+        const struct bid *b = &ev->bids[i];
+        char key[32];
+        snprintf(key, sizeof key, "%" PRId64, floor_to(b->ts, 10000));
+        bool added;
+        if (b->price == max[smap_get(&win, key, &added)])
+            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s", b->auction, b->price, b->bidder,
+                      b->ts, b->extra);
+    }
+    free(max);
+    smap_free(&win);
+    return want;
+}
+
+/* 100 events a second: 30,000 events span 300 s, 30 windows. */
+START_TEST(q7_highest_bid_per_window)
+{
+    struct job_params jp = {1, backends[_i], 30000, 100, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q7(&ev);
+    ck_assert_uint_ge(want.n, 30);
+    check_query("q7", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+START_TEST(q7_at_parallelism_2)
+{
+    struct job_params jp = {2, backends[_i], 30000, 100, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q7(&ev);
+    check_query("q7", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* q19: per auction its 10 highest bids, ranked; equal prices by arrival (P = 1: time order). */
+static int cmp_bid_rank(const void *a, const void *b)
+{
+    const struct bid *x = *(const struct bid *const *)a, *y = *(const struct bid *const *)b;
+    if (x->auction != y->auction) return x->auction < y->auction ? -1 : 1;
+    if (x->price != y->price) return x->price > y->price ? -1 : 1;
+    return x < y ? -1 : x > y; /* arrival order: the array's order */
+}
+
+START_TEST(q19_top_10_bids_per_auction)
+{
+    struct job_params jp = {1, backends[_i], 30000, 1000, 0};
+    struct events ev = generate(&jp);
+    const struct bid **order = malloc(ev.n_bids * sizeof *order);
+    ck_assert(order);
+    for (size_t i = 0; i < ev.n_bids; i++) order[i] = &ev.bids[i];
+    qsort(order, ev.n_bids, sizeof *order, cmp_bid_rank);
+    struct rows want = {0};
+    for (size_t i = 0, rank = 0; i < ev.n_bids; i++) {
+        const struct bid *b = order[i];
+        rank = i > 0 && order[i - 1]->auction == b->auction ? rank + 1 : 1;
+        if (rank <= 10)
+            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%zu", b->auction,
+                      b->bidder, b->price, b->channel, b->url, b->ts, b->extra, rank);
+    }
+    free(order);
+    check_query("q19", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("nexmark");
+    TCase *tc = tcase_create("nexmark");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, q21_channel_ids_from_names_and_urls);
+    tcase_add_test(tc, q22_url_directories);
+    tcase_add_loop_test(tc, q15_daily_bid_statistics, 0, 2);
+    tcase_add_loop_test(tc, q16_channel_statistics_per_day, 0, 2);
+    tcase_add_loop_test(tc, q17_auction_statistics_per_day, 0, 2);
+    tcase_add_loop_test(tc, q17_at_parallelism_2, 0, 2);
+    tcase_add_loop_test(tc, q18_last_bid_per_bidder_and_auction, 0, 2);
+    tcase_add_loop_test(tc, q7_highest_bid_per_window, 0, 2);
+    tcase_add_loop_test(tc, q7_at_parallelism_2, 0, 2);
+    tcase_add_loop_test(tc, q19_top_10_bids_per_auction, 0, 2);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(make_suite)
