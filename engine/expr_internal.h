@@ -153,6 +153,7 @@ int rn__k_upper(struct enode *nd, struct ectx *cx);
 int rn__k_length(struct enode *nd, struct ectx *cx);
 int rn__k_substr(struct enode *nd, struct ectx *cx);
 int rn__k_split_index(struct enode *nd, struct ectx *cx);
+int rn__k_replace(struct enode *nd, struct ectx *cx);
 int rn__k_regexp_match(struct enode *nd, struct ectx *cx);
 int rn__k_regexp_extract(struct enode *nd, struct ectx *cx);   /* fused `x % const = 0` / `<> 0` */
 /* Compiles a LIKE pattern into nd->aux. */

@@ -222,6 +222,13 @@ static int check_split_index(struct enode *nd, struct rn_error *err)
     return rc;
 }
 
+static int check_replace(struct enode *nd, struct rn_error *err)
+{
+    int rc = check_str1(nd, rn__k_replace, rn_type_of(RN_T_STRING), "replace", err);
+    for (uint32_t i = 1; !rc && i < 3; i++) rc = want(nd, i, RN_T_STRING, "replace", err);
+    return rc;
+}
+
 static void free_regex(void *p)
 {
     struct rn_regex *rx = p;
@@ -422,6 +429,27 @@ static int check_tumble(struct enode *nd, bool end, const char *name, struct rn_
     nd->fn = end ? k_tumble_end : k_tumble_start;
     return 0;
 }
+/* hour(ts): the hour of the day, 0 to 23, of a timestamp in UTC (flooring before 1970). */
+static int k_hour(struct enode *nd, struct ectx *cx)
+{
+    int rc = rn__kernel_prepare(nd, cx->n);
+    if (rc) return rc;
+    const int64_t *a = nd->args[0]->out.values;
+    int64_t *o = nd->out.values;
+    for (uint32_t i = 0; i < cx->n; i++) {
+        int64_t ms = a[i] % 86400000;
+        o[i] = (ms < 0 ? ms + 86400000 : ms) / 3600000;
+    }
+    return 0;
+}
+
+static int check_hour(struct enode *nd, struct rn_error *err)
+{
+    nd->type = rn_type_of(RN_T_INT64);
+    nd->fn = k_hour;
+    return want(nd, 0, RN_T_TIMESTAMP, "hour", err);
+}
+
 static int check_tumble_start(struct enode *nd, struct rn_error *err) { return check_tumble(nd, false, "tumble_start", err); }
 static int check_tumble_end(struct enode *nd, struct rn_error *err) { return check_tumble(nd, true, "tumble_end", err); }
 
@@ -444,12 +472,14 @@ static const struct rn_func funcs[] = {
     {"substr", 2, 3, check_substr},
     {"concat", 1, ANY, check_concat},
     {"split_index", 3, 3, check_split_index},
+    {"replace", 3, 3, check_replace},
     {"regexp_match", 2, 2, check_regexp_match},
     {"regexp_extract", 2, 3, check_regexp_extract},
     {"coalesce", 1, ANY, check_coalesce},
     {"hash", 1, ANY, check_hash},
     {"now", 0, 0, check_now},
     {"to_timestamp", 1, 1, check_to_timestamp},
+    {"hour", 1, 1, check_hour},
     {"tumble_start", 2, 2, check_tumble_start},
     {"tumble_end", 2, 2, check_tumble_end},
 };

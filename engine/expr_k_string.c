@@ -1,6 +1,6 @@
 /*
  * expr_k_string.c — string kernels: || and concat(), lower/upper, length, substr, split_index,
- * LIKE, regexp_match and regexp_extract. Kernels whose result is a piece of their input
+ * replace, LIKE, regexp_match and regexp_extract. Kernels whose result is a piece of their input
  * (substr, split_index, regexp_extract) return views into the input's bytes and keep its
  * buffers alive, so nothing is copied; the others write into the result column's arena.
  * Character positions count UTF-8 code points.
@@ -164,6 +164,46 @@ int rn__k_split_index(struct enode *nd, struct ectx *cx)
         }
         const char *stop = memmem(p, (size_t)(end - p), delim.ptr, delim.len);
         o[i] = (struct rn_str){p, (uint32_t)((stop ? stop : end) - p)};
+    }
+    return 0;
+}
+
+/* replace(s, from, to): every occurrence of from, left to right and not overlapping, replaced
+ * by to. A row where from is empty or does not occur is s itself (a view: nothing copied). */
+int rn__k_replace(struct enode *nd, struct ectx *cx)
+{
+    uint32_t n = cx->n;
+    int rc = rn__kernel_prepare(nd, n);
+    if (!rc) rc = rn_column_share_deps(&nd->out, &nd->args[0]->out);
+    if (rc) return rc;
+    const struct rn_column *a = &nd->args[0]->out, *f = &nd->args[1]->out, *t = &nd->args[2]->out;
+    struct rn_str *o = nd->out.values;
+    for (uint32_t i = 0; i < n; i++) {
+        o[i] = EMPTY;
+        if (rn_column_is_null(&nd->out, i)) continue;
+        struct rn_str s = rn_col_str(a, i), from = rn_col_str(f, i), to = rn_col_str(t, i);
+        const char *end = s.ptr + s.len;
+        size_t hits = 0;
+        if (from.len)
+            for (const char *p = s.ptr; (p = memmem(p, (size_t)(end - p), from.ptr, from.len)); p += from.len) hits++;
+        if (!hits) {
+            o[i] = s;
+            continue;
+        }
+        size_t len = s.len - hits * from.len + hits * to.len;   /* hits * to.len < 2^64: both < 2^32 */
+        if (len > UINT32_MAX) return RN_ERANGE;
+        char *q = rn__out_str_reserve(nd, i, len);
+        if (!q) return RN_ENOMEM;
+        for (const char *p = s.ptr;;) {
+            const char *hit = memmem(p, (size_t)(end - p), from.ptr, from.len);
+            size_t k = (size_t)((hit ? hit : end) - p);
+            if (k) memcpy(q, p, k);
+            q += k;
+            if (!hit) break;
+            if (to.len) memcpy(q, to.ptr, to.len);
+            q += to.len;
+            p = hit + from.len;
+        }
     }
     return 0;
 }

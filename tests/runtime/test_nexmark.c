@@ -609,6 +609,33 @@ START_TEST(q22_url_directories)
 }
 END_TEST
 
+/* q14: bids with a euro price in (1M, 50M), their time of day and the c's in extra. One event a
+ * second: 30,000 events span the hours 0 to 8, every time of day type. */
+START_TEST(q14_calculation)
+{
+    struct job_params jp = {1, "memory", 30000, 1, 0};
+    struct events ev = generate(&jp);
+    struct rows want = {0};
+    size_t types[3] = {0};
+    for (size_t i = 0; i < ev.n_bids; i++) {
+        const struct bid *b = &ev.bids[i];
+        double euros = 0.908 * (double)b->price;
+        if (!(euros > 1000000 && euros < 50000000)) continue;
+        int hour = (int)(b->ts % 86400000 / 3600000), t = hour >= 8 && hour <= 18 ? 0 : hour <= 6 || hour >= 20 ? 1 : 2;
+        static const char *names[] = {"dayTime", "nightTime", "otherTime"};
+        types[t]++;
+        int cs = 0;
+        for (const char *p = b->extra; *p; p++) cs += *p == 'c';
+        char d[40];
+        rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%d", b->auction, b->bidder, dbl(euros, d),
+                  names[t], b->ts, b->extra, cs);
+    }
+    ck_assert(types[0] && types[1] && types[2]);
+    check_query("q14", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
 /* The per-day (q15), per-(channel, day) (q16) and per-(auction, day) (q17) statistics. */
 struct day_stats {
     char day[16], minute[16];
@@ -833,6 +860,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("nexmark");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, q14_calculation);
     tcase_add_test(tc, q21_channel_ids_from_names_and_urls);
     tcase_add_test(tc, q22_url_directories);
     tcase_add_loop_test(tc, q15_daily_bid_statistics, 0, 2);

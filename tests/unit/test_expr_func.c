@@ -558,6 +558,58 @@ START_TEST(test_split_index_wrong_type_is_error)
 }
 END_TEST
 
+/* ---- replace ---- */
+
+START_TEST(test_replace_every_occurrence)
+{
+    expect_str("replace('a/b/c', '/', '::')", "a::b::c");
+    expect_str("replace('aaaa', 'aa', 'b')", "bb");          /* left to right, not overlapping */
+    expect_str("replace('aaa', 'aa', 'b')", "ba");
+    expect_str("replace('abc', 'abc', '')", "");
+    expect_str("replace(s, 'b', 'XYZ')", "aXYZc");
+}
+END_TEST
+
+START_TEST(test_replace_without_occurrence_is_the_string)
+{
+    expect_str("replace('abc', 'x', 'y')", "abc");
+    expect_str("replace('abc', '', 'y')", "abc");             /* an empty search string matches nothing */
+    expect_str("replace('', 'a', 'b')", "");
+}
+END_TEST
+
+START_TEST(test_replace_counts_characters)
+{
+    /* count_char(s, 'c') of Nexmark q14, as the expression language writes it */
+    expect_i64("length('cacbcc') - length(replace('cacbcc', 'c', ''))", 4);
+    expect_str("replace(u, 'é', 'e')", "hello");
+}
+END_TEST
+
+START_TEST(test_replace_null)
+{
+    expect_null("replace(ns, 'a', 'b')", RN_T_STRING);
+    expect_null("replace('a', ns, 'b')", RN_T_STRING);
+    expect_null("replace('a', 'a', ns)", RN_T_STRING);
+}
+END_TEST
+
+START_TEST(test_replace_over_rows)
+{
+    expect_rows("x:string, f:string, t:string", "a-b, -, +; a--b, -, x; abc, z, y; NULL, a, b; xyx, x, yy; q, NULL, r",
+                "replace(x, f, t)", "string", "a+b; axxb; abc; NULL; yyyyy; NULL");
+}
+END_TEST
+
+START_TEST(test_replace_wrong_type_is_error)
+{
+    expect_error("replace(1, 'a', 'b')");
+    expect_error("replace('a', 1, 'b')");
+    expect_error("replace('a', 'b', 1)");
+    expect_error("replace('a', 'b')");
+}
+END_TEST
+
 /* ---- regexp_match ---- */
 
 START_TEST(test_regexp_match_anywhere)
@@ -932,6 +984,41 @@ START_TEST(test_to_timestamp_wrong_type_is_error)
 }
 END_TEST
 
+/* ---- hour ---- */
+
+START_TEST(test_hour_of_day_utc)
+{
+    expect_i64("hour(t)", 0);
+    expect_i64("hour(CAST(1795354680000 AS timestamp))", 13);      /* 2026-11-22T13:38:00Z */
+    expect_i64("hour(CAST(86399999 AS timestamp))", 23);
+    expect_i64("hour(CAST(86400000 AS timestamp))", 0);
+}
+END_TEST
+
+START_TEST(test_hour_floors_before_1970)
+{
+    expect_i64("hour(CAST(-1 AS timestamp))", 23);
+    expect_i64("hour(CAST(-3600000 AS timestamp))", 23);
+    expect_i64("hour(CAST(-3600001 AS timestamp))", 22);
+}
+END_TEST
+
+START_TEST(test_hour_over_rows_and_null)
+{
+    expect_rows("x:timestamp", "0; 3599999; 3600000; 1795354680000; -1; NULL", "hour(x)", "int64",
+                "0; 0; 1; 13; 23; NULL");
+    expect_null("hour(nt)", RN_T_INT64);
+}
+END_TEST
+
+START_TEST(test_hour_wrong_type_is_error)
+{
+    expect_error("hour(i)");
+    expect_error("hour('2026-11-22T13:38:00Z')");
+    expect_error("hour(t, 1)");
+}
+END_TEST
+
 /* ---- tumble_start, tumble_end ---- */
 
 START_TEST(test_tumble_start)
@@ -1088,6 +1175,12 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_split_index_null);
     tcase_add_test(tc, test_split_index_over_rows);
     tcase_add_test(tc, test_split_index_wrong_type_is_error);
+    tcase_add_test(tc, test_replace_every_occurrence);
+    tcase_add_test(tc, test_replace_without_occurrence_is_the_string);
+    tcase_add_test(tc, test_replace_counts_characters);
+    tcase_add_test(tc, test_replace_null);
+    tcase_add_test(tc, test_replace_over_rows);
+    tcase_add_test(tc, test_replace_wrong_type_is_error);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("regex");
@@ -1142,6 +1235,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_to_timestamp_wrong_type_is_error);
     tcase_add_test(tc, test_tumble_start);
     tcase_add_test(tc, test_tumble_end);
+    tcase_add_test(tc, test_hour_of_day_utc);
+    tcase_add_test(tc, test_hour_floors_before_1970);
+    tcase_add_test(tc, test_hour_over_rows_and_null);
+    tcase_add_test(tc, test_hour_wrong_type_is_error);
     tcase_add_test(tc, test_tumble_floors_before_1970);
     tcase_add_test(tc, test_tumble_over_rows);
     tcase_add_test(tc, test_tumble_null);
