@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -767,6 +768,213 @@ START_TEST(q18_last_bid_per_bidder_and_auction)
 }
 END_TEST
 
+/* ======================= joins ======================= */
+
+/* Persons and auctions by id (ids count up from 1000 without gaps: an array indexes them). */
+struct by_id {
+    int64_t lo, n;
+    const void **v;
+};
+static struct by_id index_ids(const void *items, size_t n, size_t size, size_t id_offset)
+{
+    struct by_id x = {INT64_MAX, 0, NULL};
+    int64_t hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t id = *(const int64_t *)((const char *)items + i * size + id_offset);
+        if (id < x.lo) x.lo = id;
+        if (id > hi) hi = id;
+    }
+    x.n = n ? hi - x.lo + 1 : 0;
+    x.v = calloc((size_t)x.n + 1, sizeof *x.v);
+    ck_assert(x.v);
+    for (size_t i = 0; i < n; i++) {
+        const void *it = (const char *)items + i * size;
+        int64_t id = *(const int64_t *)((const char *)it + id_offset);
+        ck_assert_msg(!x.v[id - x.lo], "id %" PRId64 " twice", id);
+        x.v[id - x.lo] = it;
+    }
+    return x;
+}
+static const void *find_id(const struct by_id *x, int64_t id)
+{
+    return id >= x->lo && id - x->lo < x->n ? x->v[id - x->lo] : NULL;
+}
+
+/* q3: category-10 auctions of sellers in OR, ID or CA, with the seller's name, city, state. */
+static struct rows expected_q3(const struct events *ev)
+{
+    struct by_id persons = index_ids(ev->persons, ev->n_persons, sizeof *ev->persons, offsetof(struct person, id));
+    struct rows want = {0};
+    for (size_t i = 0; i < ev->n_auctions; i++) {
+        const struct auction *a = &ev->auctions[i];
+        const struct person *p = find_id(&persons, a->seller);
+        if (a->category != 10 || !p) continue;
+        if (strcmp(p->state, "OR") && strcmp(p->state, "ID") && strcmp(p->state, "CA")) continue;
+        rows_addf(&want, "%s\t%s\t%s\t%" PRId64, p->name, p->city, p->state, a->id);
+    }
+    free(persons.v);
+    return want;
+}
+
+START_TEST(q3_local_item_suggestion)
+{
+    struct job_params jp = {1, backends[_i], 50000, 1000, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q3(&ev);
+    ck_assert_uint_gt(want.n, 100);
+    check_query("q3", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+START_TEST(q3_at_parallelism_2)
+{
+    struct job_params jp = {2, backends[_i], 50000, 1000, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q3(&ev);
+    check_query("q3", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* q20: each bid on a category-10 auction, with the auction's columns. */
+START_TEST(q20_bids_with_their_auction)
+{
+    struct job_params jp = {1, backends[_i], 30000, 1000, 0};
+    struct events ev = generate(&jp);
+    struct by_id auctions = index_ids(ev.auctions, ev.n_auctions, sizeof *ev.auctions, offsetof(struct auction, id));
+    struct rows want = {0};
+    for (size_t i = 0; i < ev.n_bids; i++) {
+        const struct bid *b = &ev.bids[i];
+        const struct auction *a = find_id(&auctions, b->auction);
+        if (!a || a->category != 10) continue;
+        rows_addf(&want,
+                  "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64
+                  "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s",
+                  b->auction, b->bidder, b->price, b->channel, b->url, b->ts, b->extra, a->item_name, a->description,
+                  a->initial_bid, a->reserve, a->ts, a->expires, a->seller, a->category, a->extra);
+    }
+    ck_assert_uint_gt(want.n, 100);
+    free(auctions.v);
+    check_query("q20", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* q13: each bid with the side table's value for auction % 10000. */
+START_TEST(q13_bids_with_side_input)
+{
+    struct job_params jp = {1, backends[_i], 20000, 1000, 0};
+    struct events ev = generate(&jp);
+    struct rows want = {0};
+    for (size_t i = 0; i < ev.n_bids; i++) {
+        const struct bid *b = &ev.bids[i];
+        rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\tvalue-%" PRId64, b->auction, b->bidder,
+                  b->price, b->ts, b->auction % 10000);
+    }
+    check_query("q13", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* q4: per category, the average over its auctions of the highest bid placed while the auction
+ * was open (auctions without such a bid do not count). */
+static struct rows expected_q4(const struct events *ev)
+{
+    struct by_id auctions = index_ids(ev->auctions, ev->n_auctions, sizeof *ev->auctions, offsetof(struct auction, id));
+    int64_t *best = malloc(((size_t)auctions.n + 1) * sizeof *best);
+    ck_assert(best);
+    for (int64_t i = 0; i < auctions.n; i++) best[i] = -1;
+    for (size_t i = 0; i < ev->n_bids; i++) {
+        const struct bid *b = &ev->bids[i];
+        const struct auction *a = find_id(&auctions, b->auction);
+        if (a && b->ts >= a->ts && b->ts <= a->expires && b->price > best[a->id - auctions.lo])
+            best[a->id - auctions.lo] = b->price;
+    }
+    double sum[64] = {0};
+    int64_t n[64] = {0};
+    for (int64_t i = 0; i < auctions.n; i++) {
+        const struct auction *a = auctions.v[i];
+        if (!a || best[i] < 0) continue;
+        ck_assert(a->category >= 0 && a->category < 64);
+        sum[a->category] += (double)best[i];
+        n[a->category]++;
+    }
+    struct rows want = {0};
+    for (int c = 0; c < 64; c++) {
+        char d[40];
+        if (n[c]) rows_addf(&want, "%d\t%s", c, dbl(sum[c] / (double)n[c], d));
+    }
+    free(best);
+    free(auctions.v);
+    return want;
+}
+
+/* 100 events a second: auctions stay open for seconds, so bids before and after the range exist. */
+START_TEST(q4_average_final_price_per_category)
+{
+    struct job_params jp = {1, backends[_i], 30000, 100, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q4(&ev);
+    ck_assert_uint_eq(want.n, 5);
+    check_query("q4", &jp, 1, &want);
+    events_free(&ev);
+}
+END_TEST
+
+START_TEST(q4_at_parallelism_2)
+{
+    struct job_params jp = {2, backends[_i], 30000, 100, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q4(&ev);
+    check_query("q4", &jp, 1, &want);
+    events_free(&ev);
+}
+END_TEST
+
+/* q8: persons who opened an auction in the 10 s window in which they registered. */
+static struct rows expected_q8(const struct events *ev)
+{
+    struct by_id persons = index_ids(ev->persons, ev->n_persons, sizeof *ev->persons, offsetof(struct person, id));
+    bool *hit = calloc((size_t)persons.n + 1, 1);
+    ck_assert(hit);
+    for (size_t i = 0; i < ev->n_auctions; i++) {
+        const struct auction *a = &ev->auctions[i];
+        const struct person *p = find_id(&persons, a->seller);
+        if (p && p->ts - p->ts % 10000 == a->ts - a->ts % 10000) hit[p->id - persons.lo] = true;
+    }
+    struct rows want = {0};
+    for (int64_t i = 0; i < persons.n; i++) {
+        const struct person *p = persons.v[i];
+        if (p && hit[i]) rows_addf(&want, "%" PRId64 "\t%s\t%" PRId64, p->id, p->name, p->ts - p->ts % 10000);
+    }
+    free(hit);
+    free(persons.v);
+    return want;
+}
+
+/* 200 events a second: 60,000 events span 300 s, 30 windows. */
+START_TEST(q8_new_users_per_window)
+{
+    struct job_params jp = {1, backends[_i], 60000, 200, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q8(&ev);
+    ck_assert_uint_gt(want.n, 30);
+    check_query("q8", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
+START_TEST(q8_at_parallelism_2)
+{
+    struct job_params jp = {2, backends[_i], 60000, 200, 0};
+    struct events ev = generate(&jp);
+    struct rows want = expected_q8(&ev);
+    check_query("q8", &jp, 0, &want);
+    events_free(&ev);
+}
+END_TEST
+
 /* ======================= windows and top-n ======================= */
 
 static int64_t floor_to(int64_t ts, int64_t size) { return ts - ((ts % size) + size) % size; }
@@ -868,6 +1076,14 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, q17_auction_statistics_per_day, 0, 2);
     tcase_add_loop_test(tc, q17_at_parallelism_2, 0, 2);
     tcase_add_loop_test(tc, q18_last_bid_per_bidder_and_auction, 0, 2);
+    tcase_add_loop_test(tc, q3_local_item_suggestion, 0, 2);
+    tcase_add_loop_test(tc, q3_at_parallelism_2, 0, 2);
+    tcase_add_loop_test(tc, q20_bids_with_their_auction, 0, 2);
+    tcase_add_loop_test(tc, q13_bids_with_side_input, 0, 2);
+    tcase_add_loop_test(tc, q4_average_final_price_per_category, 0, 2);
+    tcase_add_loop_test(tc, q4_at_parallelism_2, 0, 2);
+    tcase_add_loop_test(tc, q8_new_users_per_window, 0, 2);
+    tcase_add_loop_test(tc, q8_at_parallelism_2, 0, 2);
     tcase_add_loop_test(tc, q7_highest_bid_per_window, 0, 2);
     tcase_add_loop_test(tc, q7_at_parallelism_2, 0, 2);
     tcase_add_loop_test(tc, q19_top_10_bids_per_auction, 0, 2);
