@@ -12,15 +12,24 @@
 
 #include "internal.h"
 #include "runnel/job.h"
+#include "runnel/window_fn.h"
 
 struct entry {
     const struct rn_operator_def *def;
     char *origin;
 };
 
+/* A registered window function (runnel/window_fn.h). */
+struct window_fn_entry {
+    const struct rn_window_fn_def *def;
+    char *origin;
+};
+
 struct rn_registry {
     size_t n, cap;
     struct entry *items;      /* kept sorted by name */
+    size_t n_window_fns, cap_window_fns;
+    struct window_fn_entry *window_fns;   /* kept sorted by name */
     size_t n_handles;
     void **handles;           /* dlopen handles, closed with the registry */
 };
@@ -35,6 +44,8 @@ void rn_registry_destroy(rn_registry *r)
     if (!r) return;
     for (size_t i = 0; i < r->n; i++) free(r->items[i].origin);
     free(r->items);
+    for (size_t i = 0; i < r->n_window_fns; i++) free(r->window_fns[i].origin);
+    free(r->window_fns);
     for (size_t i = 0; i < r->n_handles; i++) dlclose(r->handles[i]);
     free(r->handles);
     free(r);
@@ -97,6 +108,110 @@ int rn_registry_add(rn_registry *r, const struct rn_operator_def *def, struct rn
     return add(r, def, "built-in", err);
 }
 
+/* ---- window functions (runnel/window_fn.h): the same checks as operators ---- */
+
+static int check_window_fn(const struct rn_window_fn_def *d, struct rn_error *err)
+{
+    if (!d) return rn_error_set(err, RN_EINVAL, 0, 0, "no window function definition");
+    if (d->abi_version >> 16 != RN_WINDOW_FN_ABI_MAJOR)
+        return rn_error_set(err, RN_EINVAL, 0, 0,
+                            "window function built for window-function ABI %u.%u, this runnel has ABI %u.%u "
+                            "(major versions must match)",
+                            d->abi_version >> 16, d->abi_version & 0xffff, RN_WINDOW_FN_ABI_MAJOR, RN_WINDOW_FN_ABI_MINOR);
+    if (d->struct_size != sizeof(struct rn_window_fn_def))
+        return rn_error_set(err, RN_EINVAL, 0, 0,
+                            "its struct rn_window_fn_def is %u bytes, this runnel's is %zu (rebuild it against this "
+                            "runnel's window_fn.h)",
+                            d->struct_size, sizeof(struct rn_window_fn_def));
+    const char *n = d->name;
+    bool name_ok = n && *n >= 'a' && *n <= 'z' && strlen(n) <= 64;
+    for (const char *p = n; name_ok && *p; p++) name_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (!name_ok) return rn_error_set(err, RN_EINVAL, 0, 0, "window function name '%s' is not [a-z][a-z0-9_]*", n ? n : "(null)");
+    if (!d->plan || !d->process)
+        return rn_error_set(err, RN_EINVAL, 0, 0, "window function '%s' lacks plan or process", n);
+    for (const struct rn_option *o = d->options; o && o->name; o++)
+        if ((unsigned)o->type > RN_OPT_SCHEMA)
+            return rn_error_set(err, RN_EINVAL, 0, 0, "window function '%s': option '%s' has an unknown type", n, o->name);
+    return 0;
+}
+
+static int add_window_fn(rn_registry *r, const struct rn_window_fn_def *def, const char *origin, struct rn_error *err)
+{
+    int rc = check_window_fn(def, err);
+    if (rc) return rc;
+    size_t at = 0;
+    while (at < r->n_window_fns && strcmp(r->window_fns[at].def->name, def->name) < 0) at++;
+    if (at < r->n_window_fns && !strcmp(r->window_fns[at].def->name, def->name))
+        return rn_error_set(err, RN_EINVAL, 0, 0, "window function '%s' is already registered (by %s)", def->name,
+                            r->window_fns[at].origin);
+    if (r->n_window_fns == r->cap_window_fns) {
+        size_t cap = r->cap_window_fns ? r->cap_window_fns * 2 : 8;
+        struct window_fn_entry *items = realloc(r->window_fns, cap * sizeof *items);
+        if (!items) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+        r->window_fns = items;
+        r->cap_window_fns = cap;
+    }
+    char *o = strdup(origin);
+    if (!o) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    memmove(&r->window_fns[at + 1], &r->window_fns[at], (r->n_window_fns - at) * sizeof *r->window_fns);
+    r->window_fns[at] = (struct window_fn_entry){def, o};
+    r->n_window_fns++;
+    return 0;
+}
+
+int rn_registry_add_window_fn(rn_registry *r, const struct rn_window_fn_def *def, struct rn_error *err)
+{
+    return add_window_fn(r, def, "built-in", err);
+}
+
+const struct rn_window_fn_def *rn_registry_find_window_fn(const rn_registry *r, const char *name)
+{
+    size_t lo = 0, hi = r ? r->n_window_fns : 0;
+    while (name && lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->window_fns[mid].def->name, name);
+        if (!c) return r->window_fns[mid].def;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+size_t rn_registry_window_fn_len(const rn_registry *r) { return r->n_window_fns; }
+const struct rn_window_fn_def *rn_registry_window_fn_at(const rn_registry *r, size_t i)
+{
+    return i < r->n_window_fns ? r->window_fns[i].def : NULL;
+}
+const char *rn_registry_window_fn_origin(const rn_registry *r, size_t i)
+{
+    return i < r->n_window_fns ? r->window_fns[i].origin : NULL;
+}
+
+/* The window functions a plugin exports (rn_plugin_window_fns), all checked, none registered
+ * yet: *out gets the NULL-terminated list (NULL when the plugin exports none) and *n its length. */
+static int plugin_window_fns(const rn_registry *r, void *h, const struct rn_window_fn_def *const **out, size_t *n,
+                             struct rn_error *err)
+{
+    rn_plugin_window_fns_fn fn = (rn_plugin_window_fns_fn)dlsym(h, RN_PLUGIN_WINDOW_FNS);
+    *out = NULL;
+    *n = 0;
+    if (!fn) return 0;
+    const struct rn_window_fn_def *const *defs = fn();
+    if (!defs) return rn_error_set(err, RN_EINVAL, 0, 0, "%s returned NULL", RN_PLUGIN_WINDOW_FNS);
+    for (size_t i = 0; defs[i]; i++) {
+        int rc = check_window_fn(defs[i], err);
+        if (!rc && rn_registry_find_window_fn(r, defs[i]->name))
+            rc = rn_error_set(err, RN_EINVAL, 0, 0, "window function '%s' is already registered", defs[i]->name);
+        for (size_t j = 0; !rc && j < i; j++)
+            if (!strcmp(defs[j]->name, defs[i]->name))
+                rc = rn_error_set(err, RN_EINVAL, 0, 0, "window function '%s' is listed twice", defs[i]->name);
+        if (rc) return rc;
+        *n = i + 1;
+    }
+    *out = defs;
+    return 0;
+}
+
 int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *err)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -105,16 +220,24 @@ int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *e
     const struct rn_operator_def *const *many = NULL;
     rn_plugin_entry_fn one = (rn_plugin_entry_fn)dlsym(h, RN_PLUGIN_ENTRY);
     rn_plugin_entries_fn all = (rn_plugin_entries_fn)dlsym(h, RN_PLUGIN_ENTRIES);
+    const struct rn_window_fn_def *const *window_fns = NULL;
+    size_t n_window_fns = 0;
+    int wrc = plugin_window_fns(r, h, &window_fns, &n_window_fns, err);
+    if (wrc) {
+        dlclose(h);
+        return wrc;
+    }
     if (one) single = one();
     else if (all) many = all();
-    else {
+    else if (!window_fns) {
         dlclose(h);
-        return rn_error_set(err, RN_EINVAL, 0, 0, "exports neither %s nor %s", RN_PLUGIN_ENTRY, RN_PLUGIN_ENTRIES);
+        return rn_error_set(err, RN_EINVAL, 0, 0, "exports neither %s nor %s (nor %s)", RN_PLUGIN_ENTRY, RN_PLUGIN_ENTRIES,
+                            RN_PLUGIN_WINDOW_FNS);
     }
     /* check everything before registering anything */
     size_t n = 0;
     const struct rn_operator_def *const *defs = many ? many : &single;
-    for (; many ? defs[n] != NULL : n < 1; n++) {
+    for (; many ? defs[n] != NULL : (one != NULL && n < 1); n++) {
         int rc = check_def(defs[n], err);
         if (!rc && rn_registry_find(r, defs[n]->name))
             rc = rn_error_set(err, RN_EINVAL, 0, 0, "operator '%s' is already registered", defs[n]->name);
@@ -132,6 +255,10 @@ int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *e
     r->handles[r->n_handles++] = h;
     for (size_t i = 0; i < n; i++) {
         int rc = add(r, defs[i], path, err);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < n_window_fns; i++) {
+        int rc = add_window_fn(r, window_fns[i], path, err);
         if (rc) return rc;
     }
     return 0;

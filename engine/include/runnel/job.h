@@ -47,6 +47,21 @@ const char *rn_registry_origin(const rn_registry *r, size_t i);
 /* Writes the help of one operator (description, inputs, option table) to f. */
 void rn_operator_describe(const struct rn_operator_def *def, FILE *f);
 
+/* ---- window functions (runnel/window_fn.h), for window_process ---- */
+
+struct rn_window_fn_def;
+/* Adds a window function (checked like an operator: ABI major version, struct size, name,
+ * plan and process). A name already registered is refused. The definition must outlive the
+ * registry. Plugins register theirs by exporting rn_plugin_window_fns (loaded by
+ * rn_registry_load_plugin / rn_registry_load_dir with their operators). */
+int rn_registry_add_window_fn(rn_registry *r, const struct rn_window_fn_def *def, struct rn_error *err);
+/* The window function of that name, or NULL. */
+const struct rn_window_fn_def *rn_registry_find_window_fn(const rn_registry *r, const char *name);
+/* Window functions sorted by name, and where each came from ("built-in" or the plugin's path). */
+size_t rn_registry_window_fn_len(const rn_registry *r);
+const struct rn_window_fn_def *rn_registry_window_fn_at(const rn_registry *r, size_t i);
+const char *rn_registry_window_fn_origin(const rn_registry *r, size_t i);
+
 /* ---- validation errors ---- */
 
 struct rn_job_error {
