@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "runnel/job.h"
 #include "runnel/window_fn.h"
+#include "runnel/aggregate.h"
 
 struct entry {
     const struct rn_operator_def *def;
@@ -25,11 +26,19 @@ struct window_fn_entry {
     char *origin;
 };
 
+/* A registered aggregate function (runnel/aggregate.h). */
+struct aggregate_entry {
+    const struct rn_aggregate_def *def;
+    char *origin;
+};
+
 struct rn_registry {
     size_t n, cap;
     struct entry *items;      /* kept sorted by name */
     size_t n_window_fns, cap_window_fns;
     struct window_fn_entry *window_fns;   /* kept sorted by name */
+    size_t n_aggregates, cap_aggregates;
+    struct aggregate_entry *aggregates;   /* kept sorted by name */
     size_t n_handles;
     void **handles;           /* dlopen handles, closed with the registry */
 };
@@ -46,6 +55,8 @@ void rn_registry_destroy(rn_registry *r)
     free(r->items);
     for (size_t i = 0; i < r->n_window_fns; i++) free(r->window_fns[i].origin);
     free(r->window_fns);
+    for (size_t i = 0; i < r->n_aggregates; i++) free(r->aggregates[i].origin);
+    free(r->aggregates);
     for (size_t i = 0; i < r->n_handles; i++) dlclose(r->handles[i]);
     free(r->handles);
     free(r);
@@ -212,6 +223,111 @@ static int plugin_window_fns(const rn_registry *r, void *h, const struct rn_wind
     return 0;
 }
 
+/* ---- aggregate functions (runnel/aggregate.h): the same checks as operators ---- */
+
+static int check_aggregate(const struct rn_aggregate_def *d, struct rn_error *err)
+{
+    static const char *const builtin[] = {"count", "sum", "min", "max", "avg", "count_distinct", "first", "last"};
+    if (!d) return rn_error_set(err, RN_EINVAL, 0, 0, "no aggregate function definition");
+    if (d->abi_version >> 16 != RN_AGGREGATE_ABI_MAJOR)
+        return rn_error_set(err, RN_EINVAL, 0, 0,
+                            "aggregate function built for aggregate ABI %u.%u, this runnel has ABI %u.%u "
+                            "(major versions must match)",
+                            d->abi_version >> 16, d->abi_version & 0xffff, RN_AGGREGATE_ABI_MAJOR, RN_AGGREGATE_ABI_MINOR);
+    if (d->struct_size != sizeof(struct rn_aggregate_def))
+        return rn_error_set(err, RN_EINVAL, 0, 0,
+                            "its struct rn_aggregate_def is %u bytes, this runnel's is %zu (rebuild it against this "
+                            "runnel's aggregate.h)",
+                            d->struct_size, sizeof(struct rn_aggregate_def));
+    const char *n = d->name;
+    bool name_ok = n && *n >= 'a' && *n <= 'z' && strlen(n) <= 64;
+    for (const char *p = n; name_ok && *p; p++) name_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (!name_ok) return rn_error_set(err, RN_EINVAL, 0, 0, "aggregate function name '%s' is not [a-z][a-z0-9_]*", n ? n : "(null)");
+    for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++)
+        if (!strcmp(n, builtin[i]))
+            return rn_error_set(err, RN_EINVAL, 0, 0, "aggregate function '%s' has the name of a built-in aggregate", n);
+    if (!d->plan || !d->add || !d->merge || !d->result)
+        return rn_error_set(err, RN_EINVAL, 0, 0, "aggregate function '%s' lacks plan, add, merge or result", n);
+    return 0;
+}
+
+static int add_aggregate(rn_registry *r, const struct rn_aggregate_def *def, const char *origin, struct rn_error *err)
+{
+    int rc = check_aggregate(def, err);
+    if (rc) return rc;
+    size_t at = 0;
+    while (at < r->n_aggregates && strcmp(r->aggregates[at].def->name, def->name) < 0) at++;
+    if (at < r->n_aggregates && !strcmp(r->aggregates[at].def->name, def->name))
+        return rn_error_set(err, RN_EINVAL, 0, 0, "aggregate function '%s' is already registered (by %s)", def->name,
+                            r->aggregates[at].origin);
+    if (r->n_aggregates == r->cap_aggregates) {
+        size_t cap = r->cap_aggregates ? r->cap_aggregates * 2 : 8;
+        struct aggregate_entry *items = realloc(r->aggregates, cap * sizeof *items);
+        if (!items) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+        r->aggregates = items;
+        r->cap_aggregates = cap;
+    }
+    char *o = strdup(origin);
+    if (!o) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    memmove(&r->aggregates[at + 1], &r->aggregates[at], (r->n_aggregates - at) * sizeof *r->aggregates);
+    r->aggregates[at] = (struct aggregate_entry){def, o};
+    r->n_aggregates++;
+    return 0;
+}
+
+int rn_registry_add_aggregate(rn_registry *r, const struct rn_aggregate_def *def, struct rn_error *err)
+{
+    return add_aggregate(r, def, "built-in", err);
+}
+
+const struct rn_aggregate_def *rn_registry_find_aggregate(const rn_registry *r, const char *name)
+{
+    size_t lo = 0, hi = r ? r->n_aggregates : 0;
+    while (name && lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(r->aggregates[mid].def->name, name);
+        if (!c) return r->aggregates[mid].def;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+size_t rn_registry_aggregate_len(const rn_registry *r) { return r->n_aggregates; }
+const struct rn_aggregate_def *rn_registry_aggregate_at(const rn_registry *r, size_t i)
+{
+    return i < r->n_aggregates ? r->aggregates[i].def : NULL;
+}
+const char *rn_registry_aggregate_origin(const rn_registry *r, size_t i)
+{
+    return i < r->n_aggregates ? r->aggregates[i].origin : NULL;
+}
+
+/* The aggregate functions a plugin exports (rn_plugin_aggregates), all checked, none
+ * registered yet: *out gets the NULL-terminated list (NULL when it exports none), *n its length. */
+static int plugin_aggregates(const rn_registry *r, void *h, const struct rn_aggregate_def *const **out, size_t *n,
+                             struct rn_error *err)
+{
+    rn_plugin_aggregates_fn fn = (rn_plugin_aggregates_fn)dlsym(h, RN_PLUGIN_AGGREGATES);
+    *out = NULL;
+    *n = 0;
+    if (!fn) return 0;
+    const struct rn_aggregate_def *const *defs = fn();
+    if (!defs) return rn_error_set(err, RN_EINVAL, 0, 0, "%s returned NULL", RN_PLUGIN_AGGREGATES);
+    for (size_t i = 0; defs[i]; i++) {
+        int rc = check_aggregate(defs[i], err);
+        if (!rc && rn_registry_find_aggregate(r, defs[i]->name))
+            rc = rn_error_set(err, RN_EINVAL, 0, 0, "aggregate function '%s' is already registered", defs[i]->name);
+        for (size_t j = 0; !rc && j < i; j++)
+            if (!strcmp(defs[j]->name, defs[i]->name))
+                rc = rn_error_set(err, RN_EINVAL, 0, 0, "aggregate function '%s' is listed twice", defs[i]->name);
+        if (rc) return rc;
+        *n = i + 1;
+    }
+    *out = defs;
+    return 0;
+}
+
 int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *err)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -223,16 +339,19 @@ int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *e
     const struct rn_window_fn_def *const *window_fns = NULL;
     size_t n_window_fns = 0;
     int wrc = plugin_window_fns(r, h, &window_fns, &n_window_fns, err);
+    const struct rn_aggregate_def *const *aggregates = NULL;
+    size_t n_aggregates = 0;
+    if (!wrc) wrc = plugin_aggregates(r, h, &aggregates, &n_aggregates, err);
     if (wrc) {
         dlclose(h);
         return wrc;
     }
     if (one) single = one();
     else if (all) many = all();
-    else if (!window_fns) {
+    else if (!window_fns && !aggregates) {
         dlclose(h);
-        return rn_error_set(err, RN_EINVAL, 0, 0, "exports neither %s nor %s (nor %s)", RN_PLUGIN_ENTRY, RN_PLUGIN_ENTRIES,
-                            RN_PLUGIN_WINDOW_FNS);
+        return rn_error_set(err, RN_EINVAL, 0, 0, "exports neither %s nor %s (nor %s, nor %s)", RN_PLUGIN_ENTRY,
+                            RN_PLUGIN_ENTRIES, RN_PLUGIN_WINDOW_FNS, RN_PLUGIN_AGGREGATES);
     }
     /* check everything before registering anything */
     size_t n = 0;
@@ -259,6 +378,10 @@ int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *e
     }
     for (size_t i = 0; i < n_window_fns; i++) {
         int rc = add_window_fn(r, window_fns[i], path, err);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < n_aggregates; i++) {
+        int rc = add_aggregate(r, aggregates[i], path, err);
         if (rc) return rc;
     }
     return 0;

@@ -62,6 +62,21 @@ size_t rn_registry_window_fn_len(const rn_registry *r);
 const struct rn_window_fn_def *rn_registry_window_fn_at(const rn_registry *r, size_t i);
 const char *rn_registry_window_fn_origin(const rn_registry *r, size_t i);
 
+/* ---- aggregate functions (runnel/aggregate.h), for aggregate and window_aggregate ---- */
+
+struct rn_aggregate_def;
+/* Adds an aggregate function (checked like an operator: ABI major version, struct size, a name
+ * that is not a built-in aggregate's, plan, add, merge and result). A name already registered
+ * is refused. The definition must outlive the registry. Plugins register theirs by exporting
+ * rn_plugin_aggregates (loaded by rn_registry_load_plugin / rn_registry_load_dir). */
+int rn_registry_add_aggregate(rn_registry *r, const struct rn_aggregate_def *def, struct rn_error *err);
+/* The aggregate function of that name, or NULL. */
+const struct rn_aggregate_def *rn_registry_find_aggregate(const rn_registry *r, const char *name);
+/* Aggregate functions sorted by name, and where each came from ("built-in" or the plugin's path). */
+size_t rn_registry_aggregate_len(const rn_registry *r);
+const struct rn_aggregate_def *rn_registry_aggregate_at(const rn_registry *r, size_t i);
+const char *rn_registry_aggregate_origin(const rn_registry *r, size_t i);
+
 /* ---- validation errors ---- */
 
 struct rn_job_error {
