@@ -18,4 +18,7 @@ extern const struct rn_operator_def rn_op_window_aggregate;
 /* operators/window/ */
 extern const struct rn_operator_def rn_op_top_n, rn_op_window_process;
 
+/* operators/join/ */
+extern const struct rn_operator_def rn_op_join, rn_op_interval_join, rn_op_window_join;
+
 #endif
