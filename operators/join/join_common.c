@@ -305,7 +305,7 @@ void rn__join_out_init(struct rn__join_out *o, struct rn_op_ctx *ctx, const stru
     o->right = right;
     o->n_left = left->n_cols;
     o->n_right = right->n_cols;
-    o->rows_per_batch = RN_BATCH_ROWS;
+    o->rows_per_batch = 256;
 }
 
 /* Copies row `row` of src's column sc into row `dst` of column dc of the output batch. */
@@ -364,6 +364,10 @@ int rn__join_out_flush(struct rn__join_out *o)
     struct rn_batch *b = o->b;
     o->b = NULL;
     if (!b) return 0;
+    /* size the next batch to what the callbacks produce: a fresh batch is zero-filled, so a
+     * 4096-row batch for the few pairs of one small input batch would cost more than the pairs */
+    if (b->n_rows == b->capacity && o->rows_per_batch < RN_BATCH_ROWS) o->rows_per_batch *= 2;
+    else if (b->n_rows < b->capacity / 4 && o->rows_per_batch > 256) o->rows_per_batch /= 2;
     if (!b->n_rows) {
         rn_batch_unref(b);
         return 0;

@@ -105,7 +105,7 @@ struct rn__join_out {
     const struct rn__join_codec *left, *right;
     uint32_t n_left, n_right;    /* columns */
     struct rn_batch *b;          /* being filled; NULL when none */
-    uint32_t rows_per_batch;
+    uint32_t rows_per_batch;     /* capacity of the next batch: 256 .. RN_BATCH_ROWS, adapted */
     uint64_t emitted;            /* rows written, for tests and metrics */
 };
 void rn__join_out_init(struct rn__join_out *o, struct rn_op_ctx *ctx, const struct rn__join_codec *left,
