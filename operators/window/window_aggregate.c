@@ -26,7 +26,7 @@
  * `late_output`. A row for a window that fired but is still within allowed_lateness updates it
  * and re-emits that key's row at once (Flink's late firing). Processing time: a row goes to the
  * pane of the clock when it arrives; the windows fire from processing-time timers (one per
- * window, under an empty key) and at the end of the input.
+ * window, under an empty key, at the window's end) and at the end of the input.
  * Early firing (`trigger: {early_every: 1s}`, Flink's ContinuousProcessingTimeTrigger): every
  * interval of processing time (aligned to multiples of it) the windows not fired yet emit the
  * partial rows of the keys that received rows since the previous early firing.
@@ -307,6 +307,8 @@ struct st {
     size_t cap_late;
     struct bmap win, set;        /* window combine; distinct union */
     uint8_t *tmp;                /* one accumulator */
+    int64_t *nsb;                /* the panes (namespaces) of the window being emitted */
+    size_t cap_nsb;
     uint8_t *strbuf;
     size_t strcap;
     /* sessions, count and global windows */
@@ -809,16 +811,19 @@ static inline int64_t fire_time(const struct st *st, int64_t w) { return sat_add
 
 /* ---- pane windows: firing ---- */
 
-/* The combined accumulator of key k over the panes of window w, into st->tmp; false when the
- * key has no rows there. ns gets the panes (for side aggregates). */
-static int key_window_acc(struct st *st, const struct rn_state_key *k, uint64_t h, int64_t w, int64_t *ns,
-                          uint32_t *n_ns, bool *any)
+/* The combined accumulator of key k over the panes of window w, into st->tmp (*any false when
+ * the key has no rows there); st->nsb gets the panes holding them (for side aggregates). */
+static int key_window_acc(struct st *st, const struct rn_state_key *k, uint64_t h, int64_t w, uint32_t *n_ns, bool *any)
 {
     *any = false;
     *n_ns = 0;
     memset(st->tmp, 0, st->stride);
     int64_t end = sat_add(w, st->c.w.size);
-    for (uint32_t i = pane_lower(st, w); i < st->n_panes && st->panes[i]->start < end; i++) {
+    uint32_t first = pane_lower(st, w), last = first;
+    while (last < st->n_panes && st->panes[last]->start < end) last++;
+    if (GROW(st->nsb, st->cap_nsb, (size_t)(last - first) + 1)) return RN_ENOMEM;
+    int64_t *ns = st->nsb;
+    for (uint32_t i = first; i < last; i++) {
         struct pane *p = st->panes[i];
         const uint8_t *acc = NULL;
         uint32_t e = pane_lookup(p, k->data, k->len, h);
@@ -866,13 +871,14 @@ static int collect_state(const struct rn_state_entry *e, void *user)
 /* Fires window w for every key that has rows in it. */
 static int fire_window(struct st *st, struct rn_op_ctx *ctx, int64_t w)
 {
-    int64_t end = sat_add(w, st->c.w.size), ns[4096];
+    int64_t end = sat_add(w, st->c.w.size);
     uint32_t first = pane_lower(st, w), last = first;
     while (last < st->n_panes && st->panes[last]->start < end) last++;
     uint32_t np = last - first;
     if (!np) return 0;
     int rc = 0;
-    if (np > sizeof ns / sizeof *ns) np = sizeof ns / sizeof *ns;   /* side aggregates: the first panes */
+    if (GROW(st->nsb, st->cap_nsb, np)) return RN_ENOMEM;
+    int64_t *ns = st->nsb;
     for (uint32_t i = 0; i < np; i++) ns[i] = st->panes[first + i]->start;
     if (np == 1 && !st->panes[first]->evicted) {
         struct pane *p = st->panes[first];
@@ -1038,12 +1044,14 @@ static int scratch_slots(struct st *st, size_t n)
 /* The registered empty key of window timers. */
 static struct rn_state_key timer_key(const struct st *st) { return (struct rn_state_key){"", 0, st->timer_kg}; }
 
-/* Processing time: the timers of the windows holding a new pane. */
+/* Processing time: the timers of the windows holding a new pane. They fire at the window's end
+ * rather than end - 1: a row arriving in the window's last millisecond, after a timer at end - 1
+ * fired, would find its window gone. */
 static int register_pane_timers(struct st *st, struct rn_op_ctx *ctx, int64_t p)
 {
     struct rn_state_key k = timer_key(st);
     for (int64_t w = first_window(st, p), l = last_window(st, p);; w += st->c.w.slide) {
-        int rc = rn_op_timer_register(ctx, RN_TIMER_PROCESSING, &k, w, fire_time(st, w));
+        int rc = rn_op_timer_register(ctx, RN_TIMER_PROCESSING, &k, w, sat_add(w, st->c.w.size));
         if (rc) return rc;
         if (w >= l) break;
     }
@@ -1280,15 +1288,14 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
             }
         }
         qsort(st->late_pairs, np, 2 * sizeof *st->late_pairs, cmp_pair);
-        int64_t ns[4096];
         for (size_t j = 0; j < np && !rc; j++) {
             if (j && !cmp_pair(&st->late_pairs[2 * j], &st->late_pairs[2 * (j - 1)])) continue;
             const struct rn_state_key *k = &keys->group_keys[st->late_pairs[2 * j]];
             int64_t w = st->late_pairs[2 * j + 1];
             uint32_t n_ns;
             bool any;
-            if ((rc = key_window_acc(st, k, key_hash(k->data, k->len), w, ns, &n_ns, &any))) break;
-            if (any) rc = emit_row(st, ctx, k, true, w, sat_add(w, st->c.w.size), st->tmp, ns, n_ns);
+            if ((rc = key_window_acc(st, k, key_hash(k->data, k->len), w, &n_ns, &any))) break;
+            if (any) rc = emit_row(st, ctx, k, true, w, sat_add(w, st->c.w.size), st->tmp, st->nsb, n_ns);
             if (w >= st->next_fire) st->next_fire = w + st->c.w.slide;
         }
         if (rc) return rc;
@@ -1309,7 +1316,6 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
 static int early_panes(struct st *st, struct rn_op_ctx *ctx)
 {
     int rc = 0;
-    int64_t ns[4096];
     int64_t done_until = INT64_MIN;   /* windows are visited in start order: skip repeats */
     for (uint32_t i = 0; i < st->n_panes && !rc; i++) {
         struct pane *pn = st->panes[i];
@@ -1332,8 +1338,8 @@ static int early_panes(struct st *st, struct rn_op_ctx *ctx)
                         struct rn_state_key k = entry_key(p, &p->e[e]);
                         uint32_t n_ns;
                         bool any;
-                        if (!(rc = key_window_acc(st, &k, p->e[e].hash, w, ns, &n_ns, &any)) && any)
-                            rc = emit_row(st, ctx, &k, true, w, end, st->tmp, ns, n_ns);
+                        if (!(rc = key_window_acc(st, &k, p->e[e].hash, w, &n_ns, &any)) && any)
+                            rc = emit_row(st, ctx, &k, true, w, end, st->tmp, st->nsb, n_ns);
                     }
                 }
             }
@@ -1861,7 +1867,6 @@ static int process_counts(struct st *st, struct rn_op_ctx *ctx, const struct rn_
     }
     if (rc) return rc;
     /* per key: the panes in order; fire at the end of every slide */
-    int64_t nsl[4096];
     for (uint32_t g = 0; g < ng && !rc; g++) {
         uint8_t *v = st->kbuf + (size_t)g * vsize;
         const struct rn_state_key *k = &keys->group_keys[g];
@@ -1888,13 +1893,14 @@ static int process_counts(struct st *st, struct rn_op_ctx *ctx, const struct rn_
             if (firstp < 0) firstp = 0;
             memset(st->tmp, 0, stride);
             uint32_t n_ns = 0;
+            if (GROW(st->nsb, st->cap_nsb, (size_t)(last - firstp) + 1)) return RN_ENOMEM;
             for (int64_t x = firstp; x <= last; x++) {
                 const uint8_t *pa = v + 8 + (size_t)((uint64_t)x % cw.ring) * stride;
                 *(int64_t *)st->tmp += *(const int64_t *)pa;
                 rn_acc_combine(sp, st->tmp + 8, pa + 8);
-                if (n_ns < sizeof nsl / sizeof *nsl) nsl[n_ns++] = x;
+                st->nsb[n_ns++] = x;
             }
-            rc = emit_row(st, ctx, k, false, 0, 0, st->tmp, nsl, n_ns);
+            rc = emit_row(st, ctx, k, false, 0, 0, st->tmp, st->nsb, n_ns);
             /* the panes that the next window no longer holds: their side states go */
             int64_t keep_from = last + cw.slide / cw.pane - (int64_t)cw.ring + 1;
             for (int64_t x = firstp; x < keep_from && !rc && sp->any_external; x++) rc = remove_side(st, k, x);
@@ -2125,6 +2131,7 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     bmap_free(&st->win);
     bmap_free(&st->set);
     free(st->tmp);
+    free(st->nsb);
     free(st->strbuf);
     free(st->kbuf);
     sess_ctx_free(st->sx);
