@@ -2,30 +2,46 @@
  * timers.c — timers of keyed operators (runnel/operator.h: rn_op_timer_register). Each timer is
  * kept twice: in the operator's keyed state (map state "__timers.event" / "__timers.processing":
  * key = the timer's key, namespace = its time, map key = its user namespace), which deduplicates
- * them and puts them in snapshots; and in an in-memory min-heap by time, which finds the due
- * ones. Firing pops a timer, removes it from state, then calls on_timer.
+ * them and puts them in snapshots; and in memory, in a min-heap by time, which finds the due
+ * ones, and in an index by (key, ns, time), which makes registering a timer that exists (every
+ * batch of a window registers its window's timer again) one probe without touching state.
+ * Firing pops a timer, removes it from state, then calls on_timer.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "runnel/hash.h"
 #include "timers.h"
 
+/* A registered timer: one allocation with its key's bytes. */
 struct entry {
     int64_t time, ns;
+    uint64_t hash;
     uint16_t key_group;
+    bool deleted;                /* rn__timers_delete: skipped when it comes up */
     uint32_t len;
-    uint8_t *key;                /* owned copy */
+    uint8_t key[];
 };
 
 struct heap {
-    struct entry *e;
+    struct entry **e;
     uint32_t n, cap;
+};
+
+/* The registered timers of one kind by (key, ns, time): open addressing with tombstones, so
+ * that registering a timer that exists (every batch of a window does) costs one probe and no
+ * state access. */
+#define TOMB ((struct entry *)1)
+struct index {
+    struct entry **slot;
+    uint32_t cap, used, live;    /* used counts tombstones too */
 };
 
 struct rn_timers {
     rn_state_backend *backend;
     rn_state *state[2];
     struct heap heap[2];
+    struct index index[2];
 };
 
 static bool less(const struct entry *a, const struct entry *b) { return a->time < b->time; }
@@ -34,8 +50,8 @@ static void sift_up(struct heap *h, uint32_t i)
 {
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
-        if (!less(&h->e[i], &h->e[p])) break;
-        struct entry t = h->e[i];
+        if (!less(h->e[i], h->e[p])) break;
+        struct entry *t = h->e[i];
         h->e[i] = h->e[p];
         h->e[p] = t;
         i = p;
@@ -46,14 +62,74 @@ static void sift_down(struct heap *h, uint32_t i)
 {
     for (;;) {
         uint32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && less(&h->e[l], &h->e[m])) m = l;
-        if (r < h->n && less(&h->e[r], &h->e[m])) m = r;
+        if (l < h->n && less(h->e[l], h->e[m])) m = l;
+        if (r < h->n && less(h->e[r], h->e[m])) m = r;
         if (m == i) break;
-        struct entry t = h->e[i];
+        struct entry *t = h->e[i];
         h->e[i] = h->e[m];
         h->e[m] = t;
         i = m;
     }
+}
+
+static uint64_t timer_hash(const struct rn_state_key *key, int64_t ns, int64_t time)
+{
+    return rn_hash_combine(rn_hash_combine(rn_hash_bytes(key->data, key->len), (uint64_t)ns), (uint64_t)time);
+}
+
+static bool same(const struct entry *e, uint64_t h, const struct rn_state_key *key, int64_t ns, int64_t time)
+{
+    return e->hash == h && e->time == time && e->ns == ns && e->len == key->len && e->key_group == key->key_group &&
+           !memcmp(e->key, key->data, key->len);
+}
+
+/* The slot of the timer, or of where it would go (*found false). */
+static uint32_t index_find(const struct index *x, uint64_t h, const struct rn_state_key *key, int64_t ns, int64_t time,
+                           bool *found)
+{
+    uint32_t mask = x->cap - 1, i = (uint32_t)h & mask, free_at = UINT32_MAX;
+    for (;; i = (i + 1) & mask) {
+        struct entry *e = x->slot[i];
+        if (!e) break;
+        if (e == TOMB) {
+            if (free_at == UINT32_MAX) free_at = i;
+        } else if (same(e, h, key, ns, time)) {
+            *found = true;
+            return i;
+        }
+    }
+    *found = false;
+    return free_at != UINT32_MAX ? free_at : i;
+}
+
+static int index_grow(struct index *x)
+{
+    uint32_t cap = x->cap ? x->cap : 64;
+    while (x->live * 2 >= cap) cap *= 2;   /* rehash at the same size just drops tombstones */
+    struct entry **slot = calloc(cap, sizeof *slot);
+    if (!slot) return RN_ENOMEM;
+    for (uint32_t i = 0; i < x->cap; i++) {
+        struct entry *e = x->slot[i];
+        if (!e || e == TOMB) continue;
+        uint32_t j = (uint32_t)e->hash & (cap - 1);
+        while (slot[j]) j = (j + 1) & (cap - 1);
+        slot[j] = e;
+    }
+    free(x->slot);
+    x->slot = slot;
+    x->cap = cap;
+    x->used = x->live;
+    return 0;
+}
+
+static void index_remove(struct index *x, const struct entry *e)
+{
+    struct rn_state_key k = {e->key, e->len, e->key_group};
+    bool found;
+    uint32_t i = index_find(x, e->hash, &k, e->ns, e->time, &found);
+    if (!found || x->slot[i] != e) return;
+    x->slot[i] = TOMB;
+    x->live--;
 }
 
 int rn__timers_create(rn_state_backend *b, struct rn_timers **out, struct rn_error *err)
@@ -78,8 +154,9 @@ void rn__timers_destroy(struct rn_timers *t)
 {
     if (!t) return;
     for (int k = 0; k < 2; k++) {
-        for (uint32_t i = 0; i < t->heap[k].n; i++) free(t->heap[k].e[i].key);
+        for (uint32_t i = 0; i < t->heap[k].n; i++) free(t->heap[k].e[i]);
         free(t->heap[k].e);
+        free(t->index[k].slot);
     }
     free(t);
 }
@@ -87,59 +164,77 @@ void rn__timers_destroy(struct rn_timers *t)
 int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
                         int64_t time)
 {
-    const void *v;
-    uint32_t len;
-    int rc = rn_state_map_get(t->state[kind], key, time, &ns, sizeof ns, &v, &len);
-    if (rc || v) return rc;   /* already registered: one timer */
-    if ((rc = rn_state_map_put(t->state[kind], key, time, &ns, sizeof ns, "", 0))) return rc;
-    struct heap *h = &t->heap[kind];
-    if (h->n == h->cap) {
-        uint32_t cap = h->cap ? h->cap * 2 : 64;
-        struct entry *e = realloc(h->e, cap * sizeof *e);
-        if (!e) return RN_ENOMEM;
-        h->e = e;
-        h->cap = cap;
+    struct index *x = &t->index[kind];
+    if ((x->used + 1) * 4 >= x->cap * 3 && index_grow(x)) return RN_ENOMEM;
+    uint64_t h = timer_hash(key, ns, time);
+    bool found;
+    uint32_t slot = index_find(x, h, key, ns, time, &found);
+    if (found) {
+        struct entry *e = x->slot[slot];
+        if (!e->deleted) return 0;   /* one timer per (key, ns, time) */
+        e->deleted = false;          /* deleted, then registered again before it fired */
+        return rn_state_map_put(t->state[kind], key, time, &ns, sizeof ns, "", 0);
     }
-    struct entry *e = &h->e[h->n];
-    if (!(e->key = malloc(key->len ? key->len : 1))) return RN_ENOMEM;
+    int rc = rn_state_map_put(t->state[kind], key, time, &ns, sizeof ns, "", 0);
+    if (rc) return rc;
+    struct heap *hp = &t->heap[kind];
+    if (hp->n == hp->cap) {
+        uint32_t cap = hp->cap ? hp->cap * 2 : 64;
+        struct entry **e = realloc(hp->e, cap * sizeof *e);
+        if (!e) return RN_ENOMEM;
+        hp->e = e;
+        hp->cap = cap;
+    }
+    struct entry *e = malloc(sizeof *e + key->len);
+    if (!e) return RN_ENOMEM;
     if (key->len) memcpy(e->key, key->data, key->len);
     e->len = key->len;
     e->key_group = key->key_group;
     e->time = time;
     e->ns = ns;
-    sift_up(h, h->n++);
+    e->hash = h;
+    e->deleted = false;
+    if (!x->slot[slot]) x->used++;
+    x->slot[slot] = e;
+    x->live++;
+    hp->e[hp->n] = e;
+    sift_up(hp, hp->n++);
     return 0;
 }
 
 int rn__timers_delete(struct rn_timers *t, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
                       int64_t time)
 {
-    /* removed from state now; the heap entry is skipped when it comes up (it is no longer in state) */
+    struct index *x = &t->index[kind];
+    bool found = false;
+    uint32_t slot = x->cap ? index_find(x, timer_hash(key, ns, time), key, ns, time, &found) : 0;
+    if (!found || x->slot[slot]->deleted) return 0;
+    /* out of state now; the heap entry is skipped when it comes up */
+    x->slot[slot]->deleted = true;
     return rn_state_map_remove(t->state[kind], key, time, &ns, sizeof ns);
 }
 
 int64_t rn__timers_next(const struct rn_timers *t, enum rn_timer_kind kind)
 {
-    return t && t->heap[kind].n ? t->heap[kind].e[0].time : INT64_MAX;
+    return t && t->heap[kind].n ? t->heap[kind].e[0]->time : INT64_MAX;
 }
 
 int rn__timers_fire(struct rn_timers *t, enum rn_timer_kind kind, int64_t upto,
                     int (*fn)(const struct rn_timer *timer, void *user), void *user)
 {
     struct heap *h = &t->heap[kind];
-    while (h->n && h->e[0].time <= upto) {
-        struct entry e = h->e[0];
+    while (h->n && h->e[0]->time <= upto) {
+        struct entry *e = h->e[0];
         h->e[0] = h->e[--h->n];
         sift_down(h, 0);
-        struct rn_timer timer = {kind, e.time, {e.key, e.len, e.key_group}, e.ns};
-        const void *v;
-        uint32_t len;
-        int rc = rn_state_map_get(t->state[kind], &timer.key, e.time, &e.ns, sizeof e.ns, &v, &len);
-        if (!rc && v) {   /* still registered (not deleted) */
-            rc = rn_state_map_remove(t->state[kind], &timer.key, e.time, &e.ns, sizeof e.ns);
+        index_remove(&t->index[kind], e);
+        int rc = 0;
+        if (!e->deleted) {
+            struct rn_timer timer = {kind, e->time, {e->key, e->len, e->key_group}, e->ns};
+            rc = rn_state_map_remove(t->state[kind], &timer.key, e->time, &e->ns, sizeof e->ns);
             if (!rc) rc = fn(&timer, user);
         }
-        free(e.key);
+        free(e);
         if (rc) return rc;
     }
     return 0;
