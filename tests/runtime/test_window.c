@@ -514,6 +514,14 @@ static void gen_session(int64_t seq, struct row *r)
     r->ts = seq % 997 == 0 && seq >= 120 ? (seq / 40 - 3) * 2000 + 1200 : (seq / 40) * 2000 + (seq % 40) * 10;
 }
 
+/* The same, plus every 1009th row from seq 8192 on (after the first batch) long before every
+ * other: late for every session (no session is open there). */
+#define SESSION_LATE_FIELDS                                                                                    \
+    "{ k: \"seq % 5\", v: \"" V_EXPR "\", t: \"to_timestamp(CASE WHEN seq % 1009 = 0 AND seq >= 8192 THEN "  \
+    "-100000 - seq WHEN seq % 997 = 0 AND seq >= 120 THEN "                                      \
+    "(seq / 40 - 3) * 2000 + 1200 ELSE (seq / 40) * 2000 + (seq % 40) * 10 END)\" }"
+static bool session_row_is_late(int64_t seq) { return seq % 1009 == 0 && seq >= 8192; }
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -522,7 +530,7 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Sessions per key from all rows (none late): sorted times split where the next is more than
  * gap after the previous; session = [first, last + gap). */
-static void expected_sessions(int64_t rows, int64_t gap, struct lines *want, int64_t *n_bridging)
+static void expected_sessions(int64_t rows, int64_t gap, struct lines *want, int64_t *n_bridging, bool skip_late)
 {
     *n_bridging = 0;
     for (int64_t k = 0; k < 5; k++) {
@@ -530,7 +538,7 @@ static void expected_sessions(int64_t rows, int64_t gap, struct lines *want, int
         struct row *rs = malloc(sizeof *rs * (size_t)rows);
         for (int64_t q = 0; q < rows; q++) {
             gen_session(q, &rs[q]);
-            if (rs[q].k == k) seqs[n++] = q;
+            if (rs[q].k == k && !(skip_late && session_row_is_late(q))) seqs[n++] = q;
         }
         /* order by time */
         int64_t *ord = malloc(sizeof *ord * 2 * (size_t)n);
@@ -561,7 +569,7 @@ START_TEST(session_windows_merge_when_a_late_row_bridges_them)
     run_ok(text, NULL);
     struct lines want = {0};
     int64_t bridging;
-    expected_sessions(20000, 1000, &want, &bridging);
+    expected_sessions(20000, 1000, &want, &bridging, false);
     ck_assert(bridging > 10);
     /* without the bridging rows there would be one session per cluster and key: fewer here */
     ck_assert_uint_lt(want.n, 5 * 20000 / 40);
@@ -583,11 +591,40 @@ START_TEST(session_windows_at_parallelism_2)
     run_ok(text, NULL);
     struct lines want = {0};
     int64_t bridging;
-    expected_sessions(20000, 1000, &want, &bridging);
+    expected_sessions(20000, 1000, &want, &bridging, false);
     struct lines got = read_csv_parts(out);
     expect_lines(&got, &want, backends[_i]);
     lines_free(&got);
     lines_free(&want);
+    free(text);
+    free(out);
+    free(sdir);
+}
+END_TEST
+
+START_TEST(session_rows_too_late_for_every_session_are_dropped)
+{
+    char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
+    char *text = window_job(1, backends[_i], sdir, 20000, SESSION_LATE_FIELDS, 10000, "{ type: session, gap: 1s }",
+                            AGGS_NO_ORDER, "", out);
+    rn_registry *reg = registry();
+    struct rn_job *job = parse_ok(reg, text);
+    char why[512];
+    uint64_t dropped;
+    ck_assert_msg(run_job(job, why, sizeof why, "w", "late_dropped", &dropped) == RN_RUN_FINISHED, "%s", why);
+    int64_t late = 0;
+    for (int64_t q = 0; q < 20000; q++) late += session_row_is_late(q);
+    ck_assert(late > 5);
+    ck_assert_uint_eq(dropped, (uint64_t)late);
+    struct lines want = {0};
+    int64_t bridging;
+    expected_sessions(20000, 1000, &want, &bridging, true);
+    struct lines got = read_csv_parts(out);
+    expect_lines(&got, &want, backends[_i]);
+    lines_free(&got);
+    lines_free(&want);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
     free(text);
     free(out);
     free(sdir);
@@ -1091,6 +1128,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, late_rows_go_to_the_late_output, 0, 2);
     tcase_add_loop_test(tc, session_windows_merge_when_a_late_row_bridges_them, 0, 2);
     tcase_add_loop_test(tc, session_windows_at_parallelism_2, 0, 2);
+    tcase_add_loop_test(tc, session_rows_too_late_for_every_session_are_dropped, 0, 2);
     tcase_add_loop_test(tc, count_windows_fire_every_size_rows_of_a_key, 0, 2);
     tcase_add_loop_test(tc, sliding_count_windows_fire_every_slide_rows_with_the_last_size, 0, 2);
     tcase_add_loop_test(tc, global_window_with_a_count_trigger_fires_cumulative_rows, 0, 2);
