@@ -5,9 +5,9 @@
  *
  * How a job file is made testable: the text of jobs/nexmark/<q>.yaml is read and edited — the
  * job's `parallelism:` line is replaced (and a `state:` block added after it), every
- * `events: 10000000` of a nexmark source gets the test's event count and a `rate` (events per second of
- * event time: a low rate spreads a few thousand events over many windows), and the `blackhole`
- * sink becomes a CSV `file_sink` into a temporary directory. The job files keep that shape: one
+ * `events: 10000000` of a nexmark source gets the test's event count and a `rate` (events per
+ * second of event time: a low rate spreads a few thousand events over many windows), and the
+ * `blackhole` sink becomes a CSV `file_sink` into a temporary directory. The job files keep that shape: one
  * top-level `parallelism:` line, nexmark sources written `events: 10000000`, one `blackhole` sink.
  *
  * The expected rows come from the generator library (nexmark_gen.h) called directly with the
