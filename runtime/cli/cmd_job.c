@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "runnel/aggregate.h"
 #include "runnel/runner.h"
+#include "runnel/window_fn.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -205,8 +207,19 @@ int rn_cli_operators(int argc, char **argv)
         for (size_t i = 0; i < rn_registry_len(reg); i++) {
             const struct rn_operator_def *d = rn_registry_at(reg, i);
             const char *origin = rn_registry_origin(reg, i);
-            printf("%-14s %s%s%s%s\n", d->name, d->description ? d->description : "", strcmp(origin, "built-in") ? " [" : "",
+            printf("%-16s %s%s%s%s\n", d->name, d->description ? d->description : "", strcmp(origin, "built-in") ? " [" : "",
                    strcmp(origin, "built-in") ? origin : "", strcmp(origin, "built-in") ? "]" : "");
+        }
+        /* what plugins add beside operators */
+        for (size_t i = 0; i < rn_registry_aggregate_len(reg); i++) {
+            const struct rn_aggregate_def *d = rn_registry_aggregate_at(reg, i);
+            if (i == 0) printf("\naggregate functions from plugins (window_aggregate, aggregate):\n");
+            printf("%-16s %s [%s]\n", d->name, d->description ? d->description : "", rn_registry_aggregate_origin(reg, i));
+        }
+        for (size_t i = 0; i < rn_registry_window_fn_len(reg); i++) {
+            const struct rn_window_fn_def *d = rn_registry_window_fn_at(reg, i);
+            if (i == 0) printf("\nwindow functions (window_process):\n");
+            printf("%-16s %s [%s]\n", d->name, d->description ? d->description : "", rn_registry_window_fn_origin(reg, i));
         }
         printf("\n`runnel operators NAME` shows an operator's options.\n");
     }
