@@ -657,6 +657,12 @@ static int call_on_timer(const struct rn_timer *timer, void *user)
     return op_failed(ctx->task, ctx->pos, ctx->def->on_timer(ctx->state, ctx, timer));
 }
 
+int rn_op_timers_fire_all(struct rn_op_ctx *ctx, enum rn_timer_kind kind)
+{
+    if (!ctx->timers) return 0;
+    return rn__timers_fire(ctx->timers, kind, INT64_MAX, call_on_timer, ctx);
+}
+
 /* Fires the due processing-time timers of every operator of the task; returns the next due
  * time (INT64_MAX when none). */
 static int fire_processing_timers(struct task *t, int64_t *next)

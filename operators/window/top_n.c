@@ -704,6 +704,11 @@ static int finish(void *state, struct rn_op_ctx *ctx)
         int rc = rn_state_each_in_namespace(st->rows, 0, emit_final, &f);
         if (rc) return rc;
     }
+    /* processing-time windows still open when a bounded input ends fire now */
+    if (st->tkind == RN_TIMER_PROCESSING) {
+        int rc = rn_op_timers_fire_all(ctx, RN_TIMER_PROCESSING);
+        if (rc) return rc;
+    }
     return flush(st, ctx);
 }
 

@@ -958,7 +958,14 @@ static int on_watermark(void *state, struct rn_op_ctx *ctx, int64_t wm)
     return flush(state, ctx);
 }
 
-static int finish(void *state, struct rn_op_ctx *ctx) { return flush(state, ctx); }
+/* The end of a bounded input: the final watermark fired the event-time windows; processing-time
+ * windows still open fire now too (as window_aggregate's do). */
+static int finish(void *state, struct rn_op_ctx *ctx)
+{
+    struct wp *st = state;
+    int rc = st->tkind == RN_TIMER_PROCESSING ? rn_op_timers_fire_all(ctx, RN_TIMER_PROCESSING) : 0;
+    return rc ? rc : flush(st, ctx);
+}
 
 const struct rn_operator_def rn_op_window_process = {
     .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def),

@@ -714,6 +714,17 @@ START_TEST(window_process_global_window_fires_at_the_end)
 }
 END_TEST
 
+/* A bounded input ends long before a one-day processing-time window is due: the windows still
+ * open fire at the end (every key's rows come out; two windows per key only if the run
+ * straddles midnight UTC). */
+START_TEST(window_process_processing_time_windows_fire_at_the_end_of_the_input)
+{
+    struct lines got = run_wp(backends[_i], 4000, 4, "seq", "0ms", "{type: tumbling, size: 1d, time: processing}");
+    ck_assert_msg(got.n >= 4 && got.n <= 8, "%zu windows for 4 keys", got.n);
+    lines_free(&got);
+}
+END_TEST
+
 START_TEST(window_function_plugin_of_another_abi_is_refused)
 {
     rn_registry *reg = registry();
@@ -781,6 +792,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, window_process_session_windows_merge_across_batches, 0, 2);
     tcase_add_loop_test(tc, window_process_count_windows_fire_every_slide_rows, 0, 2);
     tcase_add_loop_test(tc, window_process_global_window_fires_at_the_end, 0, 2);
+    tcase_add_loop_test(tc, window_process_processing_time_windows_fire_at_the_end_of_the_input, 0, 2);
     tcase_add_test(tc, window_function_plugin_of_another_abi_is_refused);
     tcase_add_test(tc, window_process_bad_function_or_options_are_refused_with_their_position);
     suite_add_tcase(s, tc);

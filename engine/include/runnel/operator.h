@@ -220,6 +220,10 @@ int rn_op_timer_register(struct rn_op_ctx *ctx, enum rn_timer_kind kind, const s
                          int64_t time);
 int rn_op_timer_delete(struct rn_op_ctx *ctx, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
                        int64_t time);
+/* Fires now, in time order, every pending timer of kind (on_timer runs for each, and for any
+ * it registers): for finish(), where a bounded input ends before processing-time windows are
+ * due and the job still wants their results. */
+int rn_op_timers_fire_all(struct rn_op_ctx *ctx, enum rn_timer_kind kind);
 /* The task's processing-time clock, in ms since the epoch. */
 int64_t rn_op_processing_time(const struct rn_op_ctx *ctx);
 
