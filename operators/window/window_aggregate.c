@@ -72,8 +72,9 @@ static const struct rn_option options[] = {
     {"late_output", RN_OPT_OUTPUT, "",
      "side output id for rows too late for every window (unchanged, input schema); without it they are dropped "
      "and counted (late_dropped)"},
-    {"cache_entries", RN_OPT_INT, "1000000",
-     "accumulators held in memory in front of the state backend before they are written to it"},
+    {"cache_entries", RN_OPT_INT, "0",
+     "accumulators held in memory in front of the state backend before they are written to it; 0 = no bound "
+     "with the memory backend (its state is in memory anyway), 1000000 with rocksdb"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -168,7 +169,7 @@ static int parse_rest(const struct report *r, const rn_value *opts, struct conf 
                     c->w.processing_time ? "in processing time" : "not in time");
     if (c->has_late_output && !event)
         return fail(r, rn_opt_value(opts, "late_output"), "late_output: only event-time windows have late rows");
-    if (c->cache_entries < 1) return fail(r, rn_opt_value(opts, "cache_entries"), "cache_entries must be at least 1");
+    if (c->cache_entries < 0) return fail(r, rn_opt_value(opts, "cache_entries"), "cache_entries must not be negative");
     return parse_trigger(r, rn_opt_value(opts, "trigger"), c);
 }
 
@@ -1982,6 +1983,15 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     if (!st->late_port && st->event_time && st->c.w.type != RN_WIN_COUNT && st->c.w.type != RN_WIN_GLOBAL)
         st->late_metric = rn_op_metric(ctx, "late_dropped");
     if (!(st->backend = rn_op_state(ctx))) return RN_EINVAL;
+    if (st->c.cache_entries == 0) {
+        /* spilling to the memory backend would only move entries from one table to another */
+        struct rn_state_config cfg;
+        char dir[4096];
+        if (rn_op_state_config(ctx, &cfg, dir, sizeof dir) == 0 && cfg.kind == RN_STATE_MEMORY)
+            st->c.cache_entries = INT64_MAX;
+        else
+            st->c.cache_entries = 1000000;
+    }
     if (st->c.w.type == RN_WIN_SESSION) {
         struct rn_state_desc d = {"window.sessions", RN_STATE_VALUE, 0, 0, NULL, NULL};
         rc = declare(ctx, st->backend, &d, &st->acc_state);
