@@ -44,6 +44,9 @@ struct rn_op_ctx {
     /* source watermark generation */
     int wm_column;
     int64_t max_ts;
+    /* sources with splits (rn_op_emit_split): each split's own watermark */
+    struct split *splits;
+    uint32_t n_splits;
     /* keyed operators: rn_op_keys's scratch, the state backend the host owns, timers */
     struct op_keys *keys;
     rn_state_backend *kstate;
@@ -53,6 +56,12 @@ struct rn_op_ctx {
     uint32_t n_metrics;
     char metric_names[RN_OP_MAX_METRICS][32];
     _Atomic uint64_t metrics[RN_OP_MAX_METRICS];
+};
+
+struct split {
+    int64_t max_ts;               /* INT64_MIN until its first row */
+    int64_t last_ms;              /* processing time of its last batch (or of its declaration) */
+    bool finished;
 };
 
 struct op_keys {
@@ -490,17 +499,85 @@ static int op_failed(struct task *t, uint32_t pos, int rc)
     return rc;
 }
 
-static void update_source_watermark(struct rn_op_ctx *ctx, const struct rn_batch *b)
+static int64_t batch_max_ts(const struct rn_op_ctx *ctx, const struct rn_batch *b, int64_t mx)
 {
     const struct rn_column *c = &b->cols[ctx->wm_column];
     const int64_t *v = c->values;
-    int64_t mx = ctx->max_ts;
     for (uint32_t i = 0; i < b->n_rows; i++)
         if (!rn_column_is_null(c, i) && v[i] > mx) mx = v[i];
-    ctx->max_ts = mx;
+    return mx;
 }
 
+/* The watermark of a source with splits: the minimum over its splits that are neither finished
+ * nor idle (a split without rows yet holds it at INT64_MIN); INT64_MIN when none counts. */
+static int64_t splits_watermark(const struct rn_op_ctx *ctx, int64_t now)
+{
+    const struct rn_watermark_spec *w = ctx->node->watermark;
+    int64_t m = INT64_MAX;
+    bool any = false;
+    for (uint32_t i = 0; i < ctx->n_splits; i++) {
+        const struct split *sp = &ctx->splits[i];
+        if (sp->finished || (w->idle_timeout > 0 && now - sp->last_ms >= w->idle_timeout)) continue;
+        any = true;
+        int64_t v = sp->max_ts == INT64_MIN ? INT64_MIN : sp->max_ts - w->max_out_of_orderness - 1;
+        if (v < m) m = v;
+    }
+    return any ? m : INT64_MIN;
+}
+
+static int grow_splits(struct rn_op_ctx *ctx, uint32_t n)
+{
+    if (n <= ctx->n_splits) return 0;
+    if (n > RN_OP_MAX_SPLITS) {
+        rn_op_error(ctx, "split %u: a source subtask has at most %u splits", n - 1, RN_OP_MAX_SPLITS);
+        return RN_ERANGE;
+    }
+    struct split *sp = realloc(ctx->splits, n * sizeof *sp);
+    if (!sp) return RN_ENOMEM;
+    int64_t now = rn_op_processing_time(ctx);
+    for (uint32_t i = ctx->n_splits; i < n; i++) sp[i] = (struct split){INT64_MIN, now, false};
+    ctx->splits = sp;
+    ctx->n_splits = n;
+    return 0;
+}
+
+int rn_op_declare_splits(struct rn_op_ctx *ctx, uint32_t n) { return grow_splits(ctx, n); }
+
+static int emit(struct rn_op_ctx *ctx, struct split *sp, struct rn_batch *b);
+
 int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b)
+{
+    return emit(ctx, ctx->n_splits ? &ctx->splits[0] : NULL, b);
+}
+
+int rn_op_emit_split(struct rn_op_ctx *ctx, uint32_t split, struct rn_batch *b)
+{
+    int rc = grow_splits(ctx, split + 1);
+    if (rc) {
+        rn_batch_unref(b);
+        return rc;
+    }
+    return emit(ctx, &ctx->splits[split], b);
+}
+
+/* A source's watermark may have advanced without a batch (a split finished or went idle). */
+static int advance_source_watermark(struct rn_op_ctx *ctx)
+{
+    struct task *t = ctx->task;
+    if (ctx->wm_column < 0 || !ctx->n_splits) return 0;
+    int64_t wm = splits_watermark(ctx, rn_op_processing_time(ctx));
+    return wm > t->watermark && wm != INT64_MIN ? deliver_watermark(t, ctx->pos + 1, wm) : 0;
+}
+
+int rn_op_split_finished(struct rn_op_ctx *ctx, uint32_t split)
+{
+    int rc = grow_splits(ctx, split + 1);
+    if (rc) return rc;
+    ctx->splits[split].finished = true;
+    return advance_source_watermark(ctx);
+}
+
+static int emit(struct rn_op_ctx *ctx, struct split *sp, struct rn_batch *b)
 {
     struct task *t = ctx->task;
     if (!b) return RN_EINVAL;
@@ -510,7 +587,13 @@ int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b)
     }
     atomic_fetch_add_explicit(&ctx->rows_out, b->n_rows, memory_order_relaxed);
     bool gen_wm = ctx->wm_column >= 0;
-    if (gen_wm) update_source_watermark(ctx, b);
+    if (gen_wm && sp) {
+        sp->max_ts = batch_max_ts(ctx, b, sp->max_ts);
+        sp->last_ms = rn_op_processing_time(ctx);
+        if (sp->max_ts > ctx->max_ts) ctx->max_ts = sp->max_ts;
+    } else if (gen_wm) {
+        ctx->max_ts = batch_max_ts(ctx, b, ctx->max_ts);
+    }
     int rc;
     if (ctx->pos + 1 < t->n_ops) {
         struct rn_op_ctx *next = &t->ops[ctx->pos + 1];
@@ -522,8 +605,8 @@ int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b)
     }
     if (rc == 0 && gen_wm && ctx->max_ts != INT64_MIN) {
         const struct rn_watermark_spec *w = ctx->node->watermark;
-        int64_t wm = ctx->max_ts - w->max_out_of_orderness - 1;
-        if (wm > t->watermark) rc = deliver_watermark(t, ctx->pos + 1, wm);
+        int64_t wm = sp ? splits_watermark(ctx, sp->last_ms) : ctx->max_ts - w->max_out_of_orderness - 1;
+        if (wm > t->watermark && wm != INT64_MIN) rc = deliver_watermark(t, ctx->pos + 1, wm);
         else if (t->idle) rc = broadcast_el(t, RN_EL_WATERMARK, t->watermark);   /* active again */
         t->idle = false;
         if (w->idle_timeout > 0) t->last_data_ms = rn_op_processing_time(ctx);
@@ -778,6 +861,8 @@ static int run_source(struct task *t)
         int rc = op_failed(t, 0, src->def->poll(src->state, src));
         if (rc == RN_EEND) return end_of_input(t);
         if (rc == RN_EAGAIN) {
+            /* splits that went idle no longer hold the watermark back */
+            if ((rc = advance_source_watermark(src))) return rc;
             /* nothing to emit: after idle_timeout without data, tell downstream not to wait */
             const struct rn_watermark_spec *w = src->node->watermark;
             if (w && w->idle_timeout > 0 && !t->idle) {
@@ -1172,7 +1257,10 @@ void rn_runner_destroy(rn_runner *r)
             }
             free(t->outs);
             free(t->ins);
-            for (uint32_t p = 0; t->ops && p < t->n_ops; p++) op_keys_free(t->ops[p].keys);
+            for (uint32_t p = 0; t->ops && p < t->n_ops; p++) {
+                op_keys_free(t->ops[p].keys);
+                free(t->ops[p].splits);
+            }
             free(t->ops);
             rn_mailbox_destroy(&t->mb);
         }

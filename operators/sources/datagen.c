@@ -19,6 +19,8 @@ static const struct rn_option options[] = {
     {"rows", RN_OPT_INT, "0", "total rows over all subtasks; 0 = unbounded"},
     {"rate_limit", RN_OPT_INT, "0", "rows per second over all subtasks; 0 = as fast as possible"},
     {"seed", RN_OPT_INT, "0", "seed of the random generators"},
+    {"splits", RN_OPT_INT, "1", "splits per subtask: the subtask's i-th row belongs to split i % splits, each with "
+                                "its own watermark (as the partitions of a log would)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -211,6 +213,8 @@ static int plan(struct rn_plan_ctx *ctx)
     const rn_value *o = rn_plan_options(ctx), *where;
     if (rn_opt_int(o, "rows") < 0) return rn_plan_error(ctx, rn_opt_value(o, "rows"), "rows must be >= 0");
     if (rn_opt_int(o, "rate_limit") < 0) return rn_plan_error(ctx, rn_opt_value(o, "rate_limit"), "rate_limit must be >= 0");
+    if (rn_opt_int(o, "splits") < 1 || rn_opt_int(o, "splits") > RN_OP_MAX_SPLITS)
+        return rn_plan_error(ctx, rn_opt_value(o, "splits"), "splits must be 1 to %u", RN_OP_MAX_SPLITS);
     const rn_value *fields = rn_opt_value(o, "fields");
     /* expression fields first, so that their errors point into the expression */
     rn_schema *seq = rn_schema_parse("seq:int64 not null", NULL);
@@ -244,6 +248,9 @@ struct state {
     uint64_t rate, produced;
     struct timespec start;
     rn_buf *letters;      /* a pool of random letters for random strings */
+    uint32_t splits;      /* > 1: rows are emitted per split */
+    uint64_t index;       /* rows this subtask made so far (row i is in split i % splits) */
+    uint32_t *sel;        /* scratch: one split's rows of a batch */
 };
 
 static int open_(struct rn_op_ctx *ctx, void **state)
@@ -264,6 +271,12 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     s->step = rn_op_parallelism(ctx);
     s->seed = (uint64_t)rn_opt_int(o, "seed");
     s->rate = (uint64_t)rn_opt_int(o, "rate_limit");
+    s->splits = (uint32_t)rn_opt_int(o, "splits");
+    if (s->splits > 1) {
+        int rc = rn_op_declare_splits(ctx, s->splits);
+        if (rc) return rc;
+        if (!(s->sel = malloc(RN_BATCH_ROWS * sizeof *s->sel))) return RN_ENOMEM;
+    }
     clock_gettime(CLOCK_MONOTONIC, &s->start);
     /* 64 KiB of letters; random strings are views at random offsets (zero copy) */
     if (!(s->letters = rn_buf_alloc(1 << 16))) return RN_ENOMEM;
@@ -341,6 +354,21 @@ static int fill_field(struct state *s, const struct field *f, struct rn_column *
     return 0;
 }
 
+/* Emits the rows of b split by split (b's reference is given up). */
+static int emit_splits(struct state *s, struct rn_op_ctx *ctx, struct rn_batch *b)
+{
+    int rc = 0;
+    for (uint32_t sp = 0; sp < s->splits && rc == 0; sp++) {
+        uint32_t m = 0, first = (uint32_t)((s->splits - s->index % s->splits + sp) % s->splits);
+        for (uint32_t i = first; i < b->n_rows; i += s->splits) s->sel[m++] = i;
+        if (!m) continue;
+        struct rn_batch *part = rn_batch_select(b, s->sel, m);
+        rc = part ? rn_op_emit_split(ctx, sp, part) : RN_ENOMEM;
+    }
+    rn_batch_unref(b);
+    return rc;
+}
+
 static int poll_(void *state, struct rn_op_ctx *ctx)
 {
     struct state *s = state;
@@ -389,7 +417,8 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
 emit:
     s->next += (uint64_t)n * s->step;
     s->produced += n;
-    rc = rn_op_emit(ctx, out);
+    rc = s->splits > 1 ? emit_splits(s, ctx, out) : rn_op_emit(ctx, out);
+    s->index += n;
     out = NULL;
 done:
     rn_batch_unref(out);
@@ -404,6 +433,7 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     struct state *s = state;
     if (!s) return;
     gen_free(s->g);
+    free(s->sel);
     rn_buf_unref(s->letters);
     free(s);
 }

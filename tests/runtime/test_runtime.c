@@ -257,6 +257,7 @@ static struct {
     pthread_mutex_t mu;
     int64_t max_ts;          /* INT64_MIN before the first row */
     uint64_t batches;
+    uint64_t late;           /* rows at or behind the watermark when they arrived */
     size_t n;
     int64_t wm[WM_MAX], seen[WM_MAX];
     uint64_t batches_at[WM_MAX];
@@ -282,12 +283,15 @@ static int wm_open(struct rn_op_ctx *ctx, void **state)
 
 static int wm_process(void *state, struct rn_op_ctx *ctx, uint32_t input, const struct rn_batch *b)
 {
-    (void)ctx;
     (void)input;
     const struct rn_column *c = &b->cols[*(int *)state];
+    int64_t wm = rn_op_watermark(ctx);
     pthread_mutex_lock(&g_wm.mu);
-    for (uint32_t i = 0; i < b->n_rows; i++)
-        if (!rn_column_is_null(c, i) && rn_col_i64(c, i) > g_wm.max_ts) g_wm.max_ts = rn_col_i64(c, i);
+    for (uint32_t i = 0; i < b->n_rows; i++) {
+        if (rn_column_is_null(c, i)) continue;
+        if (rn_col_i64(c, i) > g_wm.max_ts) g_wm.max_ts = rn_col_i64(c, i);
+        if (rn_col_i64(c, i) <= wm) g_wm.late++;
+    }
     g_wm.batches++;
     pthread_mutex_unlock(&g_wm.mu);
     return 0;
@@ -2201,6 +2205,50 @@ START_TEST(watermarks_cross_channels_in_order)
 }
 END_TEST
 
+/* Two splits in one source subtask, the odd rows' split 5 s of event time behind the even
+ * rows': with per-split watermarks (splits: 2) the lagging split holds the watermark back and
+ * no row is late; as one split (splits: 1) odd rows are late at each batch boundary. */
+static void run_split_job(int splits)
+{
+    char *text = fmt("operators:\n"
+                     "  - id: gen\n"
+                     "    type: datagen\n"
+                     "    with: { rows: %d, splits: %d, fields: { ts: \"to_timestamp(%lld + seq * 10 - (seq %% 2) * 5000)\" } }\n"
+                     "    watermark: { column: ts, max_out_of_orderness: 0ms }\n"
+                     "  - id: rec\n"
+                     "    type: test_wm_recorder\n"
+                     "    input: gen\n",
+                     WM_ROWS, splits, (long long)WM_BASE);
+    rn_registry *reg = registry();
+    struct rn_job *job = parse_ok(reg, text);
+    struct run res = run_job(job);
+    ck_assert_msg(res.state == RN_RUN_FINISHED, "%s", res.error);
+    run_free(&res);
+    rn_job_free(job);
+    rn_registry_destroy(reg);
+    free(text);
+}
+
+START_TEST(watermarks_are_tracked_per_source_split)
+{
+    run_split_job(2);
+    ck_assert_uint_eq(g_wm.late, 0);
+    ck_assert_uint_ge(g_wm.n, 3);
+    /* each watermark is the lagging split's: the max seen so far (an even row) - 5 s + 10 ms - 1 at most */
+    for (size_t i = 0; i + 1 < g_wm.n; i++)
+        CHECK_MSG(g_wm.wm[i] <= g_wm.seen[i] - 5000 + 10 - 1, "watermark %zu is %lld, max(ts) so far %lld", i,
+                  (long long)g_wm.wm[i], (long long)g_wm.seen[i]);
+    ck_assert_int_eq(g_wm.wm[g_wm.n - 1], INT64_MAX);
+}
+END_TEST
+
+START_TEST(watermarks_of_one_split_make_a_lagging_half_late)
+{
+    run_split_job(1);
+    ck_assert_uint_gt(g_wm.late, 500);   /* the odd rows at the start of each batch after the first */
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 
 static Suite *make_suite(void)
@@ -2279,6 +2327,8 @@ static Suite *make_suite(void)
     tcase_add_test(tl, destroy_of_a_running_job_cancels_it);
     tcase_add_test(tl, watermarks_follow_max_event_time_minus_bound);
     tcase_add_test(tl, watermarks_cross_channels_in_order);
+    tcase_add_test(tl, watermarks_are_tracked_per_source_split);
+    tcase_add_test(tl, watermarks_of_one_split_make_a_lagging_half_late);
     suite_add_tcase(s, tl);
     return s;
 }

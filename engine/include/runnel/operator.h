@@ -230,6 +230,17 @@ int64_t rn_op_processing_time(const struct rn_op_ctx *ctx);
 /* Sends a batch downstream, giving up the caller's reference. May block while downstream is
  * full (back-pressure). Returns 0, or RN_ECANCELED when the job is stopping (return it). */
 int rn_op_emit(struct rn_op_ctx *ctx, struct rn_batch *b);
+/* Sources that read several splits in one subtask (files, partitions): the watermark is then
+ * tracked per split — each split's own max event time - bound - 1 — and the subtask's is the
+ * minimum over its splits that have not finished and are not idle (no rows for the watermark's
+ * idle_timeout), so that a split behind the others holds the watermark back instead of making
+ * its rows late. A declared split that has sent no rows yet holds it at its start. Splits are
+ * numbered from 0; rn_op_emit emits as split 0. rn_op_declare_splits announces n splits before
+ * their first rows; rn_op_split_finished says a split has no more rows. */
+#define RN_OP_MAX_SPLITS 4096u
+int rn_op_declare_splits(struct rn_op_ctx *ctx, uint32_t n);
+int rn_op_emit_split(struct rn_op_ctx *ctx, uint32_t split, struct rn_batch *b);
+int rn_op_split_finished(struct rn_op_ctx *ctx, uint32_t split);
 /* Sends a batch to side output `port` (rn_op_side_port), giving up the caller's reference; a
  * side output that nothing consumes drops it. Same return values as rn_op_emit. */
 int rn_op_emit_to(struct rn_op_ctx *ctx, uint32_t port, struct rn_batch *b);
