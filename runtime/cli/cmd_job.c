@@ -38,7 +38,7 @@ static void print_summary(const struct rn_job *job, rn_runner *r, FILE *f)
         uint64_t in, out;
         rn_runner_node_stats(r, i, &in, &out);
         const struct rn_job_node *n = &job->nodes[i];
-        fprintf(f, "  %-20s %-12s x%-3u", n->id, n->def->name, n->parallelism);
+        fprintf(f, "  %-20s %-16s x%-3u", n->id, n->def->name, n->parallelism);
         if (n->n_inputs) fprintf(f, " in %12llu", (unsigned long long)in);
         else fprintf(f, "    %12s", "");
         if (!(n->def->flags & RN_OP_SINK)) fprintf(f, "  out %12llu", (unsigned long long)out);
