@@ -781,14 +781,17 @@ static void plan_nodes(struct validator *v, struct rn_job *job, const rn_value *
         for (uint32_t k = 0; ready && k < n->n_inputs; k++) {
             const struct rn_job_node *in = &job->nodes[n->inputs[k]];
             uint32_t port = n->input_ports[k];
-            if (port && in->output && !in->side[port - 1].schema) {
-                const rn_value *iv = rn_value_get(node_vals[i], "input");
-                if (rn_value_kind(iv) == RN_VALUE_LIST) iv = rn_value_at(iv, k);
-                error_at(v, n->id, iv ? iv : node_vals[i], "side output '%s' of '%s' has no schema (a bug in %s)",
-                         in->side[port - 1].id, in->id, in->def->name);
+            if (port && !(ins[k] = in->side[port - 1].schema)) {
+                /* the producer failed (its error is reported), or planned without declaring it */
+                if (!v->failed) {
+                    const rn_value *iv = rn_value_get(node_vals[i], "input");
+                    if (rn_value_kind(iv) == RN_VALUE_LIST) iv = rn_value_at(iv, k);
+                    error_at(v, n->id, iv ? iv : node_vals[i], "side output '%s' of '%s' has no schema (a bug in %s)",
+                             in->side[port - 1].id, in->id, in->def ? in->def->name : "its operator");
+                }
                 ready = false;
             } else if (port) {
-                ins[k] = in->side[port - 1].schema;
+                /* ins[k] is the side output's schema */
             } else if (in->def && (in->def->flags & RN_OP_SINK)) {
                 const rn_value *iv = rn_value_get(node_vals[i], "input");
                 if (rn_value_kind(iv) == RN_VALUE_LIST) iv = rn_value_at(iv, k);

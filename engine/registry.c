@@ -455,7 +455,7 @@ const char *rn_registry_origin(const rn_registry *r, size_t i) { return i < r->n
 
 void rn_operator_describe(const struct rn_operator_def *d, FILE *f)
 {
-    static const char *types[] = {"string", "int", "double", "bool", "duration", "expression", "map", "list", "schema"};
+    static const char *types[] = {"string", "int", "double", "bool", "duration", "expression", "map", "list", "schema", "output id"};
     fprintf(f, "%s — %s\n", d->name, d->description ? d->description : "");
     if (d->n_inputs_max == 0) fprintf(f, "  source (no input)\n");
     else if (d->n_inputs_min == d->n_inputs_max) fprintf(f, "  inputs: %u\n", d->n_inputs_min);

@@ -308,6 +308,7 @@ struct st {
     size_t cap_late;
     struct bmap win, set;        /* window combine; distinct union */
     uint8_t *tmp;                /* one accumulator */
+    uint8_t *load;               /* one accumulator copied out of state (whose values need not be aligned) */
     int64_t *nsb;                /* the panes (namespaces) of the window being emitted */
     size_t cap_nsb;
     uint8_t *strbuf;
@@ -835,7 +836,8 @@ static int key_window_acc(struct st *st, const struct rn_state_key *k, uint64_t 
             uint32_t len;
             int rc = rn_state_get(st->acc_state, k, p->start, &v, &len);
             if (rc) return rc;
-            acc = v;
+            if (v && len != st->stride) return RN_ECORRUPT;
+            if (v) acc = memcpy(st->load, v, st->stride);   /* state values need not be aligned */
         }
         if (!acc) continue;
         *(int64_t *)st->tmp += *(const int64_t *)acc;
@@ -864,8 +866,9 @@ static int collect_state(const struct rn_state_entry *e, void *user)
     if ((c->rc = bmap_get(&st->win, e->key, e->key_len, h, &x, &added))) return c->rc;
     uint8_t *acc = st->win.vals + (size_t)x * st->win.vsize;
     if (added) memcpy(acc + st->stride, &e->key_group, sizeof e->key_group);
-    *(int64_t *)acc += *(const int64_t *)e->val;
-    rn_acc_combine(st->c.acc, acc + 8, (const uint8_t *)e->val + 8);
+    const uint8_t *val = memcpy(st->load, e->val, st->stride);   /* state values need not be aligned */
+    *(int64_t *)acc += *(const int64_t *)val;
+    rn_acc_combine(st->c.acc, acc + 8, val + 8);
     return 0;
 }
 
@@ -1920,7 +1923,8 @@ static int final_global(const struct rn_state_entry *e, void *user)
     struct st *st = c->st;
     struct cw cw = cw_of(st);
     if (e->len != 8 + (size_t)cw.ring * st->stride) return c->rc = RN_ECORRUPT;
-    int64_t rows = *(const int64_t *)e->val;
+    int64_t rows;
+    memcpy(&rows, e->val, 8);
     if (!rows || (cw.pane != INT64_MAX && rows % cw.pane == 0)) return 0;
     memcpy(st->tmp, (const uint8_t *)e->val + 8, st->stride);
     struct rn_state_key k = {e->key, e->key_len, e->key_group};
@@ -1972,7 +1976,9 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     st->pane_windows = st->c.w.type == RN_WIN_TUMBLING || st->c.w.type == RN_WIN_SLIDING;
     st->event_time = !st->c.w.processing_time;
     st->next_fire = INT64_MIN;
-    if (!(st->args = calloc(sp->n, sizeof *st->args)) || !(st->tmp = calloc(1, st->stride))) return RN_ENOMEM;
+    if (!(st->args = calloc(sp->n, sizeof *st->args)) || !(st->tmp = calloc(1, st->stride)) ||
+        !(st->load = calloc(1, st->stride)))
+        return RN_ENOMEM;
     struct rn_error err;
     if (rn_acc_compile_args(sp, in, st->args, &err)) {
         rn_op_error(ctx, "%s", err.msg);
@@ -2141,6 +2147,7 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     bmap_free(&st->win);
     bmap_free(&st->set);
     free(st->tmp);
+    free(st->load);
     free(st->nsb);
     free(st->strbuf);
     free(st->kbuf);
