@@ -17,129 +17,11 @@
 
 #include "builtin.h"
 #include "runnel/runner.h"
+#include "rtutil.h"
 #include "testutil.h"
 
 static void setup(void) { tu_tmp_setup("runnel-join"); }
 static void teardown(void) { tu_tmp_teardown(); }
-
-static const char *backends[] = {"memory", "rocksdb"};
-
-static rn_registry *registry(void)
-{
-    struct rn_error err;
-    rn_registry *r = rn_registry_create();
-    ck_assert(r && rn_builtin_register(r, &err) == 0);
-    return r;
-}
-
-static struct rn_job *parse_ok(rn_registry *reg, const char *text)
-{
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    if (rn_job_parse("join.yaml", text, strlen(text), reg, &job, &errs)) {
-        char *log = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&log, &len);
-        rn_job_errors_print(&errs, f);
-        fclose(f);
-        ck_abort_msg("job does not validate:\n%s\n%s", log, text);
-    }
-    rn_job_errors_free(&errs);
-    return job;
-}
-
-/* Runs a job to its end (it must finish); returns the metric `metric` of node `node` (0 when
- * the node never counted it). */
-static uint64_t run_ok(const struct rn_job *job, const char *node, const char *metric)
-{
-    struct rn_error err;
-    FILE *log = fopen("/dev/null", "w");
-    struct rn_run_options o = {.log = log};
-    rn_runner *r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(r, "%s", err.msg);
-    ck_assert(rn_runner_start(r, &err) == 0);
-    ck_assert_msg(rn_runner_wait(r, 60000), "the job did not end");
-    const char *why = NULL;
-    enum rn_run_state s = rn_runner_state(r, &why);
-    ck_assert_msg(s == RN_RUN_FINISHED, "the job did not finish: %s", why ? why : "?");
-    uint64_t value = 0;
-    int n = rn_job_find(job, node);
-    const char *name;
-    uint64_t v;
-    for (uint32_t i = 0; n >= 0 && rn_runner_node_metric(r, (uint32_t)n, i, &name, &v); i++)
-        if (!strcmp(name, metric)) value = v;
-    rn_runner_destroy(r);
-    fclose(log);
-    return value;
-}
-
-/* ---- sorted line sets ---- */
-
-struct lines {
-    size_t n, cap;
-    char **v;
-};
-
-static void lines_add(struct lines *l, char *s)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 1024;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        ck_assert(l->v);
-    }
-    l->v[l->n++] = s;
-}
-
-static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static void lines_sort(struct lines *l)
-{
-    if (l->n) qsort(l->v, l->n, sizeof *l->v, cmp_line);
-}
-
-static void lines_free(struct lines *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-/* The rows of every part-*.csv in dir, header lines dropped, sorted. */
-static struct lines read_csv_parts(const char *dir)
-{
-    struct lines l = {0};
-    DIR *d = opendir(dir);
-    ck_assert_msg(d, "no output directory %s", dir);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "part-", 5)) continue;
-        char *path = tu_fmt("%s/%s", dir, e->d_name), *text = tu_slurp(path);
-        ck_assert(text);
-        bool header = true;
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            if (header) {
-                header = false;
-                continue;
-            }
-            lines_add(&l, strdup(line));
-        }
-        free(text);
-        free(path);
-    }
-    closedir(d);
-    lines_sort(&l);
-    return l;
-}
-
-/* got and want (both sorted) hold the same lines, repeats included. */
-static void expect_same(struct lines *got, struct lines *want, const char *what)
-{
-    lines_sort(want);
-    size_t i = 0;
-    while (i < got->n && i < want->n && !strcmp(got->v[i], want->v[i])) i++;
-    ck_assert_msg(got->n == want->n && i == got->n, "%s: %zu rows, want %zu; first difference at %zu: got '%s', want '%s'",
-                  what, got->n, want->n, i, i < got->n ? got->v[i] : "(end)", i < want->n ? want->v[i] : "(end)");
-}
 
 /* ---- the inputs, as the jobs generate them ---- */
 
@@ -176,19 +58,19 @@ static char *pair_line(int64_t ls, int64_t rs)
 }
 
 /* Runs a window or interval join over the timed sources and compares with want. */
-static void run_timed(const char *backend, const char *op, const char *with, struct lines *want)
+static void run_timed(const char *backend, const char *op, const char *with, struct rt_lines *want)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
     char *text = timed_job(backend, sdir, op, with, out);
-    struct rn_job *job = parse_ok(reg, text);
-    uint64_t late = run_ok(job, "j", "late_dropped");
+    struct rn_job *job = rt_parse_ok(reg, text);
+    uint64_t late = rt_run_ok(job, "j", "late_dropped");
     ck_assert_msg(late == 0, "%s: %" PRIu64 " rows dropped as late (the inputs stay within the bound)", backend, late);
-    struct lines got = read_csv_parts(out);
+    struct rt_lines got = rt_read_csv_parts(out);
     char *what = tu_fmt("%s %s", op, backend);
-    expect_same(&got, want, what);
+    rt_lines_expect_sorted(&got, want, what);
     free(what);
-    lines_free(&got);
+    rt_lines_free(&got);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -203,26 +85,26 @@ static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (
 START_TEST(window_join_tumbling_emits_the_pairs_of_each_key_and_window)
 {
     const int64_t size = 100;
-    struct lines want = {0};
+    struct rt_lines want = {0};
     for (int64_t ls = 0; ls < N_LEFT; ls++)
         for (int64_t rs = 0; rs < N_RIGHT; rs++) {
             if (left_k(ls) != right_k(rs)) continue;
             int64_t w = floor_div(left_t(ls), size);
             if (w != floor_div(right_t(rs), size)) continue;
             char *p = pair_line(ls, rs);
-            lines_add(&want, tu_fmt("%s,%" PRId64 ",%" PRId64, p, w * size, w * size + size));
+            rt_lines_push(&want, tu_fmt("%s,%" PRId64 ",%" PRId64, p, w * size, w * size + size));
             free(p);
         }
     ck_assert(want.n > 1000);
-    run_timed(backends[_i], "window_join", "{ window: { type: tumbling, size: 100ms }, right_prefix: r_ }", &want);
-    lines_free(&want);
+    run_timed(rt_backends[_i], "window_join", "{ window: { type: tumbling, size: 100ms }, right_prefix: r_ }", &want);
+    rt_lines_free(&want);
 }
 END_TEST
 
 START_TEST(window_join_sliding_emits_each_pair_once_per_shared_window)
 {
     const int64_t size = 100, slide = 40;
-    struct lines want = {0};
+    struct rt_lines want = {0};
     for (int64_t ls = 0; ls < N_LEFT; ls++)
         for (int64_t rs = 0; rs < N_RIGHT; rs++) {
             if (left_k(ls) != right_k(rs)) continue;
@@ -231,14 +113,14 @@ START_TEST(window_join_sliding_emits_each_pair_once_per_shared_window)
             for (int64_t s = floor_div(lt, slide) * slide; s > lt - size; s -= slide) {
                 if (rt < s || rt >= s + size) continue;
                 char *p = pair_line(ls, rs);
-                lines_add(&want, tu_fmt("%s,%" PRId64 ",%" PRId64, p, s, s + size));
+                rt_lines_push(&want, tu_fmt("%s,%" PRId64 ",%" PRId64, p, s, s + size));
                 free(p);
             }
         }
     ck_assert(want.n > 1000);
-    run_timed(backends[_i], "window_join", "{ window: { type: sliding, size: 100ms, slide: 40ms }, left_prefix: l_ }",
+    run_timed(rt_backends[_i], "window_join", "{ window: { type: sliding, size: 100ms, slide: 40ms }, left_prefix: l_ }",
               &want);
-    lines_free(&want);
+    rt_lines_free(&want);
 }
 END_TEST
 
@@ -264,7 +146,7 @@ struct session_data {
     const char *bound;                    /* the watermark bound */
 };
 
-static void expected_sessions(const struct session_data *d, struct lines *want)
+static void expected_sessions(const struct session_data *d, struct rt_lines *want)
 {
     struct ev *evs = calloc((size_t)(d->nl + d->nr), sizeof *evs);
     ck_assert(evs);
@@ -289,9 +171,9 @@ static void expected_sessions(const struct session_data *d, struct lines *want)
                 for (int j = a; j < z; j++) {
                     if (evs[i].side != 0 || evs[j].side != 1) continue;
                     int64_t ls = evs[i].seq, rs = evs[j].seq;
-                    lines_add(want, tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
-                                           ",%" PRId64 ",%" PRId64,
-                                           d->lk(ls), d->lt(ls), ls, d->rk(rs), d->rt(rs), rs, evs[a].t, last + d->gap));
+                    rt_lines_push(want, tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
+                                               ",%" PRId64 ",%" PRId64,
+                                               d->lk(ls), d->lt(ls), ls, d->rk(rs), d->rt(rs), rs, evs[a].t, last + d->gap));
                 }
             a = z;
         }
@@ -301,10 +183,10 @@ static void expected_sessions(const struct session_data *d, struct lines *want)
 
 static void check_sessions(const char *backend, const struct session_data *d)
 {
-    struct lines want = {0};
+    struct rt_lines want = {0};
     expected_sessions(d, &want);
     ck_assert(want.n > 100);
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - id: l\n    type: datagen\n"
@@ -318,12 +200,12 @@ static void check_sessions(const char *backend, const struct session_data *d)
                         "  - { id: out, type: file_sink, input: j, with: { path: %s, format: csv } }\n",
                         backend, sdir, d->nl, d->nl * 2, d->lk_expr, d->lt_expr, d->bound, d->nr, d->nr * 2, d->rk_expr, d->rt_expr, d->bound,
                         d->gap, out);
-    struct rn_job *job = parse_ok(reg, text);
-    ck_assert_uint_eq(run_ok(job, "j", "late_dropped"), 0);
-    struct lines got = read_csv_parts(out);
-    expect_same(&got, &want, backend);
-    lines_free(&got);
-    lines_free(&want);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    ck_assert_uint_eq(rt_run_ok(job, "j", "late_dropped"), 0);
+    struct rt_lines got = rt_read_csv_parts(out);
+    rt_lines_expect_sorted(&got, &want, backend);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -351,7 +233,7 @@ START_TEST(window_join_session_pairs_rows_of_merged_sessions)
         "WHEN (seq % 12) / 3 = 2 THEN 30 ELSE 90 END",
         "seq % 2", "1200 + (seq / 8) * 700 + (seq % 8) * 5", "70ms",
     };
-    check_sessions(backends[_i], &d);
+    check_sessions(rt_backends[_i], &d);
 }
 END_TEST
 
@@ -374,7 +256,7 @@ START_TEST(window_join_session_row_bridging_stored_sessions_merges_them)
         "ELSE 1000 + ((seq - 4096) / 3) * 500 + 30 END",
         "seq % 2", "1000 + (seq / 2) * 500 + 45", "1h",
     };
-    check_sessions(backends[_i], &d);
+    check_sessions(rt_backends[_i], &d);
 }
 END_TEST
 
@@ -382,32 +264,32 @@ END_TEST
 
 static void check_interval(const char *backend, int64_t lo, int64_t hi, bool lo_excl, bool hi_excl)
 {
-    struct lines want = {0};
+    struct rt_lines want = {0};
     for (int64_t ls = 0; ls < N_LEFT; ls++)
         for (int64_t rs = 0; rs < N_RIGHT; rs++) {
             if (left_k(ls) != right_k(rs)) continue;
             int64_t lt = left_t(ls), rt = right_t(rs);
             bool above = lo_excl ? rt > lt + lo : rt >= lt + lo;
             bool below = hi_excl ? rt < lt + hi : rt <= lt + hi;
-            if (above && below) lines_add(&want, pair_line(ls, rs));
+            if (above && below) rt_lines_push(&want, pair_line(ls, rs));
         }
     ck_assert(want.n > 1000);
     char *with = tu_fmt("{ between: [%" PRId64 "ms, %" PRId64 "ms], lower_exclusive: %s, upper_exclusive: %s, right_prefix: r_ }",
                         lo, hi, lo_excl ? "true" : "false", hi_excl ? "true" : "false");
     run_timed(backend, "interval_join", with, &want);
     free(with);
-    lines_free(&want);
+    rt_lines_free(&want);
 }
 
 START_TEST(interval_join_with_asymmetric_bounds_over_out_of_order_input)
 {
-    check_interval(backends[_i], -30, 10, false, false);
+    check_interval(rt_backends[_i], -30, 10, false, false);
 }
 END_TEST
 
 START_TEST(interval_join_exclusive_bounds_leave_out_the_ends)
 {
-    check_interval(backends[_i], -30, 10, true, true);
+    check_interval(rt_backends[_i], -30, 10, true, true);
 }
 END_TEST
 
@@ -415,7 +297,7 @@ START_TEST(interval_join_with_bounds_entirely_in_the_past)
 {
     /* every partner lies 40 to 20 ms before the left row: the left rows are never stored for
      * long, the right ones until the watermark passes r.t + 40 */
-    check_interval(backends[_i], -40, -20, false, false);
+    check_interval(rt_backends[_i], -40, -20, false, false);
 }
 END_TEST
 
@@ -442,7 +324,7 @@ static char *jr_text(int64_t s)
 
 /* The expected output of a join: pairs of equal non-null keys, and for a left join each left
  * row without one (NULL key or a key the right never has) with NULLs. */
-static void expected_join(bool left, int64_t keys, struct lines *want)
+static void expected_join(bool left, int64_t keys, struct rt_lines *want)
 {
     for (int64_t ls = 0; ls < J_LEFT; ls++) {
         bool matched = false;
@@ -450,11 +332,11 @@ static void expected_join(bool left, int64_t keys, struct lines *want)
         for (int64_t rs = 0; rs < J_RIGHT && !jl_null(ls); rs++) {
             if (jl_k(ls, keys) != jr_k(rs)) continue;
             char *r = jr_text(rs);
-            lines_add(want, tu_fmt("%s,%s", l, r));
+            rt_lines_push(want, tu_fmt("%s,%s", l, r));
             free(r);
             matched = true;
         }
-        if (left && !matched) lines_add(want, tu_fmt("%s,,,", l));
+        if (left && !matched) rt_lines_push(want, tu_fmt("%s,,,", l));
         free(l);
     }
 }
@@ -475,14 +357,14 @@ static char *join_job(const char *backend, const char *sdir, int parallelism, in
 }
 
 /* Runs a join job; returns its output lines (sorted). */
-static struct lines run_join(const char *backend, int parallelism, int64_t keys, const char *with, const char *right_rate)
+static struct rt_lines run_join(const char *backend, int parallelism, int64_t keys, const char *with, const char *right_rate)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
     char *text = join_job(backend, sdir, parallelism, keys, with, right_rate, out);
-    struct rn_job *job = parse_ok(reg, text);
-    run_ok(job, "j", "null_keys");
-    struct lines got = read_csv_parts(out);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, "j", "null_keys");
+    struct rt_lines got = rt_read_csv_parts(out);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -491,48 +373,46 @@ static struct lines run_join(const char *backend, int parallelism, int64_t keys,
     return got;
 }
 
-START_TEST(join_inner_emits_every_pair_of_equal_keys)
+/* Runs the join at parallelism 1 and 2 (right input at 6,000 rows/s) and compares each output
+ * with the nested-loop join, which must have more than min_want rows. */
+static void check_join_p1_p2(const char *backend, bool left, int64_t keys, const char *with, size_t min_want)
 {
     for (int p = 1; p <= 2; p++) {
-        struct lines want = {0};
-        expected_join(false, 60, &want);
-        ck_assert(want.n > 10000);
-        struct lines got = run_join(backends[_i], p, 60, "{ type: inner, right_prefix: r_ }", ", rate_limit: 6000");
-        char *what = tu_fmt("%s P=%d", backends[_i], p);
-        expect_same(&got, &want, what);
+        struct rt_lines want = {0};
+        expected_join(left, keys, &want);
+        ck_assert(want.n > min_want);
+        struct rt_lines got = run_join(backend, p, keys, with, ", rate_limit: 6000");
+        char *what = tu_fmt("%s P=%d", backend, p);
+        rt_lines_expect_sorted(&got, &want, what);
         free(what);
-        lines_free(&got);
-        lines_free(&want);
+        rt_lines_free(&got);
+        rt_lines_free(&want);
     }
+}
+
+START_TEST(join_inner_emits_every_pair_of_equal_keys)
+{
+    check_join_p1_p2(rt_backends[_i], false, 60, "{ type: inner, right_prefix: r_ }", 10000);
 }
 END_TEST
 
 START_TEST(join_left_emits_unmatched_left_rows_with_nulls_at_end_of_input)
 {
-    for (int p = 1; p <= 2; p++) {
-        struct lines want = {0};
-        expected_join(true, 70, &want);
-        struct lines got = run_join(backends[_i], p, 70, "{ type: left, right_prefix: r_ }", ", rate_limit: 6000");
-        char *what = tu_fmt("%s P=%d", backends[_i], p);
-        expect_same(&got, &want, what);
-        free(what);
-        lines_free(&got);
-        lines_free(&want);
-    }
+    check_join_p1_p2(rt_backends[_i], true, 70, "{ type: left, right_prefix: r_ }", 0);
 }
 END_TEST
 
 START_TEST(join_with_a_ttl_longer_than_the_job_equals_the_join_without)
 {
     for (int left = 0; left <= 1; left++) {
-        struct lines want = {0};
+        struct rt_lines want = {0};
         expected_join(left, 70, &want);
-        struct lines got = run_join(backends[_i], 1, 70, left ? "{ type: left, ttl: 1h, right_prefix: r_ }"
+        struct rt_lines got = run_join(rt_backends[_i], 1, 70, left ? "{ type: left, ttl: 1h, right_prefix: r_ }"
                                                               : "{ type: inner, ttl: 1h, right_prefix: r_ }",
                                      ", rate_limit: 6000");
-        expect_same(&got, &want, left ? "left, ttl 1h" : "inner, ttl 1h");
-        lines_free(&got);
-        lines_free(&want);
+        rt_lines_expect_sorted(&got, &want, left ? "left, ttl 1h" : "inner, ttl 1h");
+        rt_lines_free(&got);
+        rt_lines_free(&want);
     }
 }
 END_TEST
@@ -552,10 +432,10 @@ START_TEST(join_left_with_a_ttl_emits_each_left_row_matched_or_once_with_nulls)
     /* ttl 1 ms and a right input throttled to 2,000 rows/s: most left rows expire before their
      * partners come. Whatever the timing, every output pair is a true pair, no pair repeats,
      * and every left row leaves either in pairs or once with NULLs (at expiry or at the end). */
-    struct lines full = {0};
+    struct rt_lines full = {0};
     expected_join(true, 70, &full);
-    lines_sort(&full);
-    struct lines got = run_join(backends[_i], 1, 70, "{ type: left, ttl: 1ms, right_prefix: r_ }", ", rate_limit: 2000");
+    rt_lines_sort(&full);
+    struct rt_lines got = run_join(rt_backends[_i], 1, 70, "{ type: left, ttl: 1ms, right_prefix: r_ }", ", rate_limit: 2000");
     static int matched[J_LEFT], with_nulls[J_LEFT];
     memset(matched, 0, sizeof matched);
     memset(with_nulls, 0, sizeof with_nulls);
@@ -570,32 +450,19 @@ START_TEST(join_left_with_a_ttl_emits_each_left_row_matched_or_once_with_nulls)
             with_nulls[s]++;
         } else {
             matched[s]++;
-            ck_assert_msg(bsearch(&got.v[i], full.v, full.n, sizeof *full.v, cmp_line), "not a pair of the join: %s", got.v[i]);
+            ck_assert_msg(bsearch(&got.v[i], full.v, full.n, sizeof *full.v, rt_cmp_line), "not a pair of the join: %s", got.v[i]);
         }
         free(l);
     }
     for (int s = 0; s < J_LEFT; s++)
         ck_assert_msg((matched[s] > 0 && with_nulls[s] == 0) || (matched[s] == 0 && with_nulls[s] == 1),
                       "left row %d: %d pairs and %d rows with NULLs", s, matched[s], with_nulls[s]);
-    lines_free(&got);
-    lines_free(&full);
+    rt_lines_free(&got);
+    rt_lines_free(&full);
 }
 END_TEST
 
 /* ---- plan errors ---- */
-
-static void expect_invalid(const char *text, const char *word)
-{
-    rn_registry *reg = registry();
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    ck_assert(rn_job_parse("join.yaml", text, strlen(text), reg, &job, &errs) != 0);
-    bool found = false;
-    for (size_t i = 0; i < errs.n; i++) found |= strstr(errs.items[i].msg, word) != NULL && errs.items[i].line > 0;
-    ck_assert_msg(found, "no positioned error with \"%s\" (first: %s)", word, errs.n ? errs.items[0].msg : "none");
-    rn_job_errors_free(&errs);
-    rn_registry_destroy(reg);
-}
 
 #define TWO_SOURCES                                                                                     \
     "operators:\n"                                                                                      \
@@ -606,13 +473,13 @@ static void expect_invalid(const char *text, const char *word)
 
 START_TEST(a_column_name_clash_is_refused_with_a_prefix_suggested)
 {
-    expect_invalid(TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: k }\n", "output column 'k'");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: k }\n", "right_prefix");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [-1s, 1s], "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: k }\n", "output column 'k'");
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: k }\n", "right_prefix");
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [-1s, 1s], "
                                "left_prefix: x, right_prefix: x } }\n",
                    "output column 'xk'");
     /* window_join adds window_start, which the right input has */
-    expect_invalid(TWO_SOURCES "  - { id: j, type: window_join, input: [l, r], key_by: k, with: { window: "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: window_join, input: [l, r], key_by: k, with: { window: "
                                "{ type: tumbling, size: 1s }, left_prefix: l_ } }\n",
                    "column 'window_start' of the right input clashes");
 }
@@ -620,34 +487,34 @@ END_TEST
 
 START_TEST(keys_of_different_types_are_refused)
 {
-    expect_invalid(TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: { l: s, r: k }, with: { right_prefix: r_ } }\n",
-                   "one type");
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: { l: s, r: k }, with: { right_prefix: r_ } }\n",
+                      "one type");
 }
 END_TEST
 
 START_TEST(bad_join_options_are_refused)
 {
-    expect_invalid(TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: k, with: { type: outer, right_prefix: r_ } }\n",
-                   "inner or left");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [1s], "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: join, input: [l, r], key_by: k, with: { type: outer, right_prefix: r_ } }\n",
+                      "inner or left");
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [1s], "
                                "right_prefix: r_ } }\n",
                    "two durations");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [1s, -1s], "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [1s, -1s], "
                                "right_prefix: r_ } }\n",
                    "lower bound is above");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [soon, 1s], "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [soon, 1s], "
                                "right_prefix: r_ } }\n",
                    "signed duration");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: window_join, input: [l, r], key_by: k, with: { window: "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: window_join, input: [l, r], key_by: k, with: { window: "
                                "{ type: count, size: 10 }, right_prefix: r_ } }\n",
                    "tumbling, sliding or session");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: window_join, input: [l, r], key_by: k, with: { window: "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: window_join, input: [l, r], key_by: k, with: { window: "
                                "{ type: tumbling, size: 1s, time: processing }, right_prefix: r_ } }\n",
                    "event time");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [-1s, 1s], "
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: interval_join, input: [l, r], key_by: k, with: { between: [-1s, 1s], "
                                "left_time: nope, right_prefix: r_ } }\n",
                    "no column 'nope'");
-    expect_invalid(TWO_SOURCES "  - { id: j, type: join, input: [l], key_by: k }\n", "input");
+    rt_expect_invalid(NULL, TWO_SOURCES "  - { id: j, type: join, input: [l], key_by: k }\n", "input");
 }
 END_TEST
 

@@ -13,93 +13,11 @@
 
 #include "builtin.h"
 #include "runnel/runner.h"
+#include "rtutil.h"
 #include "testutil.h"
 
 static void setup(void) { tu_tmp_setup("runnel-keyed"); }
 static void teardown(void) { tu_tmp_teardown(); }
-
-static rn_registry *registry(void)
-{
-    struct rn_error err;
-    rn_registry *r = rn_registry_create();
-    ck_assert(r && rn_builtin_register(r, &err) == 0);
-    return r;
-}
-
-static struct rn_job *parse_ok(rn_registry *reg, const char *text)
-{
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    if (rn_job_parse("keyed.yaml", text, strlen(text), reg, &job, &errs)) {
-        char *log = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&log, &len);
-        rn_job_errors_print(&errs, f);
-        fclose(f);
-        ck_abort_msg("job does not validate:\n%s\n%s", log, text);
-    }
-    rn_job_errors_free(&errs);
-    return job;
-}
-
-/* Runs a job to its end; returns the final state and the failure text. */
-static enum rn_run_state run(const struct rn_job *job, char *why, size_t len)
-{
-    struct rn_error err;
-    FILE *log = fopen("/dev/null", "w");
-    struct rn_run_options o = {.log = log};
-    rn_runner *r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(r, "%s", err.msg);
-    ck_assert(rn_runner_start(r, &err) == 0);
-    ck_assert_msg(rn_runner_wait(r, 60000), "the job did not end");
-    const char *w = NULL;
-    enum rn_run_state s = rn_runner_state(r, &w);
-    if (why) snprintf(why, len, "%s", w ? w : "");
-    rn_runner_destroy(r);
-    fclose(log);
-    return s;
-}
-
-/* The rows of every part-*.csv in dir, header lines dropped, sorted. */
-struct lines {
-    size_t n;
-    char **v;
-};
-
-static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static struct lines read_csv_parts(const char *dir)
-{
-    struct lines l = {0};
-    DIR *d = opendir(dir);
-    ck_assert_msg(d, "no output directory %s", dir);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "part-", 5)) continue;
-        char *path = tu_fmt("%s/%s", dir, e->d_name), *text = tu_slurp(path);
-        ck_assert(text);
-        bool header = true;
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            if (header) {
-                header = false;
-                continue;
-            }
-            l.v = realloc(l.v, (l.n + 1) * sizeof *l.v);
-            l.v[l.n++] = strdup(line);
-        }
-        free(text);
-        free(path);
-    }
-    closedir(d);
-    qsort(l.v, l.n, sizeof *l.v, cmp_line);
-    return l;
-}
-
-static void lines_free(struct lines *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-}
 
 /* The last line per key (the first CSV field) of an upsert stream, in order of appearance per
  * part file: for an aggregate, a key's final result. Key values here are small ints. */
@@ -128,8 +46,6 @@ static void last_per_key(const char *dir, char **last)
     }
     closedir(d);
 }
-
-static const char *backends[] = {"memory", "rocksdb"};
 
 /* 50,000 rows: k = seq % 97, v = (seq * 7919) % 1000 - 300 (negatives too), null every 13th */
 #define AGG_JOB                                                                                  \
@@ -181,12 +97,11 @@ static void drop_order_dependent(char *line)
 
 static void check_agg(int parallelism, const char *backend)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
     char *text = tu_fmt(AGG_JOB, parallelism, backend, sdir, out);
-    struct rn_job *job = parse_ok(reg, text);
-    char why[1024];
-    ck_assert_msg(run(job, why, sizeof why) == RN_RUN_FINISHED, "%s", why);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
     char *got[MAX_KEYS] = {0}, *want[MAX_KEYS] = {0};
     last_per_key(out, got);
     expected_agg(want);
@@ -210,13 +125,13 @@ static void check_agg(int parallelism, const char *backend)
 
 START_TEST(aggregate_final_rows_equal_a_direct_computation)
 {
-    check_agg(1, backends[_i]);
+    check_agg(1, rt_backends[_i]);
 }
 END_TEST
 
 START_TEST(aggregate_at_parallelism_2_gives_the_same_results)
 {
-    check_agg(2, backends[_i]);
+    check_agg(2, rt_backends[_i]);
 }
 END_TEST
 
@@ -224,7 +139,7 @@ START_TEST(aggregate_min_max_first_last_of_strings)
 {
     /* 20,000 rows over 3 batches+: k = seq % 7, s = 'v' || ((seq * 7919) % 1000), null every 11th */
     char *sdir_ = tu_tmp_path("s");
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - id: gen\n    type: datagen\n    with:\n      rows: 20000\n      fields:\n"
@@ -233,10 +148,9 @@ START_TEST(aggregate_min_max_first_last_of_strings)
                         "  - { id: agg, type: aggregate, input: gen, key_by: k, with: { aggregates: "
                         "{ lo: min(s), hi: max(s), f: first(s), l: last(s) } } }\n"
                         "  - { id: out, type: file_sink, input: agg, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir_, out);
-    struct rn_job *job = parse_ok(reg, text);
-    char why[512];
-    ck_assert_msg(run(job, why, sizeof why) == RN_RUN_FINISHED, "%s", why);
+                        rt_backends[_i], sdir_, out);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
     char *got[MAX_KEYS] = {0};
     last_per_key(out, got);
     for (int k = 0; k < 7; k++) {
@@ -250,7 +164,7 @@ START_TEST(aggregate_min_max_first_last_of_strings)
             strcpy(l, v);
         }
         char *want = tu_fmt("%d,%s,%s,%s,%s", k, lo, hi, f, l);
-        ck_assert_msg(got[k] && !strcmp(got[k], want), "%s key %d: got %s, want %s", backends[_i], k,
+        ck_assert_msg(got[k] && !strcmp(got[k], want), "%s key %d: got %s, want %s", rt_backends[_i], k,
                       got[k] ? got[k] : "(none)", want);
         free(want);
         free(got[k]);
@@ -267,18 +181,18 @@ START_TEST(aggregate_emits_one_row_per_distinct_key_per_batch)
 {
     char *sdir_ = tu_tmp_path("s");
     /* 4096-row batches of 10 keys: 10 rows out per batch */
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - { id: gen, type: datagen, with: { rows: 12288, fields: { k: \"seq %% 10\" } } }\n"
                         "  - { id: agg, type: aggregate, input: gen, key_by: k, with: { aggregates: { n: count(*) } } }\n"
                         "  - { id: out, type: file_sink, input: agg, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir_, out);
-    struct rn_job *job = parse_ok(reg, text);
-    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
-    struct lines l = read_csv_parts(out);
+                        rt_backends[_i], sdir_, out);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
+    struct rt_lines l = rt_read_csv_parts(out);
     ck_assert_uint_eq(l.n, 30);   /* 3 batches x 10 keys */
-    lines_free(&l);
+    rt_lines_free(&l);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -290,29 +204,28 @@ END_TEST
 START_TEST(deduplicate_keep_first_passes_each_keys_first_row)
 {
     char *sdir_ = tu_tmp_path("s");
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - { id: gen, type: datagen, with: { rows: 20000, fields: { k: \"seq * 31 %% 101\", s: seq } } }\n"
                         "  - { id: d, type: deduplicate, input: gen, key_by: k }\n"
                         "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir_, out);
-    struct rn_job *job = parse_ok(reg, text);
-    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
-    struct lines got = read_csv_parts(out), want = {0};
+                        rt_backends[_i], sdir_, out);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
+    struct rt_lines got = rt_read_csv_parts(out), want = {0};
     bool seen[101] = {0};
     for (int64_t seq = 0; seq < 20000; seq++) {
         int k = (int)(seq * 31 % 101);
         if (seen[k]) continue;
         seen[k] = true;
-        want.v = realloc(want.v, (want.n + 1) * sizeof *want.v);
-        want.v[want.n++] = tu_fmt("%d,%" PRId64, k, seq);
+        rt_lines_push(&want, tu_fmt("%d,%" PRId64, k, seq));
     }
-    qsort(want.v, want.n, sizeof *want.v, cmp_line);
+    rt_lines_sort(&want);
     ck_assert_uint_eq(got.n, want.n);
     for (size_t i = 0; i < got.n; i++) ck_assert_str_eq(got.v[i], want.v[i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -325,18 +238,18 @@ START_TEST(deduplicate_keep_last_passes_changes_only)
 {
     char *sdir_ = tu_tmp_path("s");
     /* every key's value is constant: after its first row nothing changes, so one row per key */
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - { id: gen, type: datagen, with: { rows: 30000, fields: { k: \"seq %% 50\", v: \"seq %% 50 * 2\" } } }\n"
                         "  - { id: d, type: deduplicate, input: gen, key_by: k, with: { keep: last } }\n"
                         "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir_, out);
-    struct rn_job *job = parse_ok(reg, text);
-    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
-    struct lines got = read_csv_parts(out);
+                        rt_backends[_i], sdir_, out);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
+    struct rt_lines got = rt_read_csv_parts(out);
     ck_assert_uint_eq(got.n, 50);
-    lines_free(&got);
+    rt_lines_free(&got);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -347,15 +260,15 @@ END_TEST
 
 START_TEST(state_working_directories_are_removed_after_the_job)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *sdir = tu_tmp_path("state");
     char *text = tu_fmt("state: { backend: rocksdb, dir: %s }\nparallelism: 2\noperators:\n"
                         "  - { id: gen, type: datagen, with: { rows: 5000, fields: { k: \"seq %% 10\" } } }\n"
                         "  - { id: agg, type: aggregate, input: gen, key_by: k, with: { aggregates: { n: count(*) } } }\n"
                         "  - { id: out, type: blackhole, input: agg, with: { quiet: true } }\n",
                         sdir);
-    struct rn_job *job = parse_ok(reg, text);
-    ck_assert(run(job, NULL, 0) == RN_RUN_FINISHED);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
     DIR *d = opendir(sdir);
     ck_assert_msg(d, "the state directory's parent was created");
     struct dirent *e;
@@ -371,40 +284,27 @@ START_TEST(state_working_directories_are_removed_after_the_job)
 }
 END_TEST
 
-static void expect_invalid(const char *text, const char *word)
-{
-    rn_registry *reg = registry();
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    ck_assert(rn_job_parse("keyed.yaml", text, strlen(text), reg, &job, &errs) != 0);
-    bool found = false;
-    for (size_t i = 0; i < errs.n; i++) found |= strstr(errs.items[i].msg, word) != NULL && errs.items[i].line > 0;
-    ck_assert_msg(found, "no positioned error with \"%s\" (first: %s)", word, errs.n ? errs.items[0].msg : "none");
-    rn_job_errors_free(&errs);
-    rn_registry_destroy(reg);
-}
-
 START_TEST(keyed_operator_without_key_by_is_refused)
 {
-    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq } } }\n"
-                   "  - { id: a, type: aggregate, input: g, with: { aggregates: { n: count(*) } } }\n",
-                   "key_by");
+    rt_expect_invalid(NULL, "operators:\n  - { id: g, type: datagen, with: { fields: { k: seq } } }\n"
+                      "  - { id: a, type: aggregate, input: g, with: { aggregates: { n: count(*) } } }\n",
+                      "key_by");
 }
 END_TEST
 
 START_TEST(bad_state_backend_and_bad_aggregate_are_refused)
 {
-    expect_invalid("state: { backend: leveldb }\noperators:\n  - { id: g, type: datagen, with: { fields: { k: seq } } }\n",
-                   "memory or rocksdb");
-    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, s: \"'x'\" } } }\n"
-                   "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: median(k) } } }\n",
-                   "unknown aggregate");
-    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, s: \"'x'\" } } }\n"
-                   "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: sum(s) } } }\n",
-                   "int64 or double");
-    expect_invalid("operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, v: \"CAST(NULL AS vector<2>)\" } } }\n"
-                   "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: max(v) } } }\n",
-                   "string");
+    rt_expect_invalid(NULL, "state: { backend: leveldb }\noperators:\n  - { id: g, type: datagen, with: { fields: { k: seq } } }\n",
+                      "memory or rocksdb");
+    rt_expect_invalid(NULL, "operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, s: \"'x'\" } } }\n"
+                      "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: median(k) } } }\n",
+                      "unknown aggregate");
+    rt_expect_invalid(NULL, "operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, s: \"'x'\" } } }\n"
+                      "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: sum(s) } } }\n",
+                      "int64 or double");
+    rt_expect_invalid(NULL, "operators:\n  - { id: g, type: datagen, with: { fields: { k: seq, v: \"CAST(NULL AS vector<2>)\" } } }\n"
+                      "  - { id: a, type: aggregate, input: g, key_by: k, with: { aggregates: { m: max(v) } } }\n",
+                      "string");
 }
 END_TEST
 
@@ -456,7 +356,7 @@ static const struct rn_operator_def timer_op = {
 START_TEST(event_time_timers_fire_once_each_in_time_order)
 {
     char *sdir_ = tu_tmp_path("s");
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     struct rn_error err;
     ck_assert(rn_registry_add(reg, &timer_op, &err) == 0);
     /* keys 0..9, event time = seq ms, watermark = max - 1: timers at 100, 200, ..., 1000 */
@@ -464,10 +364,9 @@ START_TEST(event_time_timers_fire_once_each_in_time_order)
                         "  - id: gen\n    type: datagen\n    with: { rows: 3000, fields: { k: \"seq %% 10\", t: \"to_timestamp(seq)\" } }\n"
                         "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
                         "  - { id: tt, type: test_timers, input: gen, key_by: k }\n",
-                        backends[_i], sdir_);
-    struct rn_job *job = parse_ok(reg, text);
-    char why[512];
-    ck_assert_msg(run(job, why, sizeof why) == RN_RUN_FINISHED, "%s", why);
+                        rt_backends[_i], sdir_);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
     ck_assert_int_eq(fired[0].n, 10);
     for (int i = 0; i < 10; i++) ck_assert_int_eq(fired[0].times[i], 100 * (i + 1));
     rn_job_free(job);
@@ -517,7 +416,7 @@ static const struct rn_operator_def proc_op = {
 
 START_TEST(processing_time_timers_fire_while_the_job_runs)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     struct rn_error err;
     ck_assert(rn_registry_add(reg, &proc_op, &err) == 0);
     /* an unbounded, slow source (200 rows/s) of 3 keys: input keeps the task busy now and then,
@@ -525,7 +424,7 @@ START_TEST(processing_time_timers_fire_while_the_job_runs)
     char *text = tu_fmt("operators:\n"
                         "  - { id: gen, type: datagen, with: { rate_limit: 200, fields: { k: \"seq %% 3\" } } }\n"
                         "  - { id: pt, type: test_proc_timers, input: gen, key_by: k }\n");
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     proc_fired = 0;
     proc_late_ms = 0;
     FILE *log = fopen("/dev/null", "w");
@@ -586,7 +485,7 @@ static const struct rn_operator_def wm_op = {
  * near 0) into a union: returns the highest watermark the union passed on within ~1.5 s. */
 static int64_t union_watermark(const char *slow_idle)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     struct rn_error err;
     ck_assert(rn_registry_add(reg, &wm_op, &err) == 0);
     char *text = tu_fmt("operators:\n"
@@ -599,7 +498,7 @@ static int64_t union_watermark(const char *slow_idle)
                         "  - { id: u, type: union, input: [fast, slow] }\n"
                         "  - { id: rec, type: test_wm_max, input: u }\n",
                         slow_idle);
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     max_wm = INT64_MIN;
     FILE *log = fopen("/dev/null", "w");
     struct rn_run_options o = {.log = log};

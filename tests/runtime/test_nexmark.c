@@ -29,12 +29,11 @@
 #include "builtin.h"
 #include "nexmark_gen.h"
 #include "runnel/runner.h"
+#include "rtutil.h"
 #include "testutil.h"
 
 static void setup(void) { tu_tmp_setup("runnel-nexmark"); }
 static void teardown(void) { tu_tmp_teardown(); }
-
-static const char *backends[] = {"memory", "rocksdb"};
 
 /* How a job file is run: its parallelism and state backend, and its sources' events. */
 struct job_params {
@@ -166,27 +165,7 @@ static void events_free(struct events *ev)
 
 /* ---- rows: tab-joined fields ---- */
 
-struct rows {
-    size_t n;
-    char **v;
-};
-
-static void rows_add(struct rows *r, char *line)
-{
-    r->v = grow(r->v, r->n, sizeof *r->v);
-    r->v[r->n++] = line;
-}
-#define rows_addf(r, ...) rows_add((r), tu_fmt(__VA_ARGS__))
-
-static void rows_free(struct rows *r)
-{
-    for (size_t i = 0; i < r->n; i++) free(r->v[i]);
-    free(r->v);
-    memset(r, 0, sizeof *r);
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-static void rows_sort(struct rows *r) { qsort(r->v, r->n, sizeof *r->v, cmp_str); }
+/* Rows are kept in struct rt_lines (rtutil.h), one tab-joined line each. */
 
 /* A double as the expected side writes it (compared with tolerance anyway). */
 static const char *dbl(double v, char buf[40])
@@ -245,26 +224,26 @@ static char *csv_line(const char **p)
 
 /* The data rows of every part-* file in dir (header lines dropped), in file order, part by part
  * in subtask order. */
-static struct rows read_output(const char *dir)
+static struct rt_lines read_output(const char *dir)
 {
-    struct rows r = {0};
+    struct rt_lines r = {0};
     DIR *d = opendir(dir);
     ck_assert_msg(d, "no output directory %s", dir);
-    struct rows names = {0};
+    struct rt_lines names = {0};
     struct dirent *e;
     while ((e = readdir(d)))
-        if (!strncmp(e->d_name, "part-", 5)) rows_add(&names, tu_fmt("%s/%s", dir, e->d_name));
+        if (!strncmp(e->d_name, "part-", 5)) rt_lines_push(&names, tu_fmt("%s/%s", dir, e->d_name));
     closedir(d);
-    rows_sort(&names);
+    rt_lines_sort(&names);
     for (size_t i = 0; i < names.n; i++) {
         char *text = tu_slurp(names.v[i]);
         ck_assert(text);
         const char *p = strchr(text, '\n');
         p = p ? p + 1 : text + strlen(text);
-        while (*p) rows_add(&r, csv_line(&p));
+        while (*p) rt_lines_push(&r, csv_line(&p));
         free(text);
     }
-    rows_free(&names);
+    rt_lines_free(&names);
     return r;
 }
 
@@ -281,7 +260,7 @@ static int cmp_keyed(const void *a, const void *b)
     return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-static void last_per_key(struct rows *r, int n_key)
+static void last_per_key(struct rt_lines *r, int n_key)
 {
     struct keyed_row *k = calloc(r->n + 1, sizeof *k);
     ck_assert(k);
@@ -328,10 +307,10 @@ static bool row_eq(const char *a, const char *b)
 
 /* Compares got with want (both sorted here); on a difference fails naming the first rows that
  * differ and the counts. */
-static void rows_expect(const char *what, struct rows *got, struct rows *want)
+static void rows_expect(const char *what, struct rt_lines *got, struct rt_lines *want)
 {
-    rows_sort(got);
-    rows_sort(want);
+    rt_lines_sort(got);
+    rt_lines_sort(want);
     size_t i = 0, j = 0;
     while (i < got->n && j < want->n && row_eq(got->v[i], want->v[j])) i++, j++;
     if (i == got->n && j == want->n) return;
@@ -340,14 +319,6 @@ static void rows_expect(const char *what, struct rows *got, struct rows *want)
 }
 
 /* ---- running a job file ---- */
-
-static rn_registry *registry(void)
-{
-    struct rn_error err;
-    rn_registry *r = rn_registry_create();
-    ck_assert(r && rn_builtin_register(r, &err) == 0);
-    return r;
-}
 
 /* text with every occurrence of `from` replaced by `to` (a new string). */
 static char *replace_all(const char *text, const char *from, const char *to)
@@ -407,37 +378,15 @@ static char *job_text(const char *q, const struct job_params *jp, const char *ou
 }
 
 /* Runs jobs/nexmark/<q>.yaml with jp; returns its output rows. */
-static struct rows run_query(const char *q, const struct job_params *jp)
+static struct rt_lines run_query(const char *q, const struct job_params *jp)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *out = tu_tmp_path("out");
     char *text = job_text(q, jp, out);
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    if (rn_job_parse(q, text, strlen(text), reg, &job, &errs)) {
-        char *log = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&log, &len);
-        rn_job_errors_print(&errs, f);
-        fclose(f);
-        ck_abort_msg("%s does not validate:\n%s\n%s", q, log, text);
-    }
-    rn_job_errors_free(&errs);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
 
-    struct rn_error err;
-    FILE *log = fopen("/dev/null", "w");
-    struct rn_run_options o = {.log = log};
-    rn_runner *r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(r, "%s", err.msg);
-    ck_assert(rn_runner_start(r, &err) == 0);
-    ck_assert_msg(rn_runner_wait(r, 100000), "%s did not end", q);
-    const char *why = NULL;
-    enum rn_run_state s = rn_runner_state(r, &why);
-    ck_assert_msg(s == RN_RUN_FINISHED, "%s failed: %s", q, why ? why : "");
-    rn_runner_destroy(r);
-    fclose(log);
-
-    struct rows rows = read_output(out);
+    struct rt_lines rows = read_output(out);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -446,16 +395,16 @@ static struct rows run_query(const char *q, const struct job_params *jp)
 }
 
 /* Runs the query, applies the upsert reduction (n_key > 0), and compares with want (freed). */
-static void check_query(const char *q, const struct job_params *jp, int n_key, struct rows *want)
+static void check_query(const char *q, const struct job_params *jp, int n_key, struct rt_lines *want)
 {
-    struct rows got = run_query(q, jp);
+    struct rt_lines got = run_query(q, jp);
     if (n_key > 0) last_per_key(&got, n_key);
     char *what = tu_fmt("%s (P=%u, %s, %" PRIu64 " events at %" PRIu64 "/s)", q, jp->parallelism, jp->backend,
                         jp->events, jp->rate);
     rows_expect(what, &got, want);
     free(what);
-    rows_free(&got);
-    rows_free(want);
+    rt_lines_free(&got);
+    rt_lines_free(want);
 }
 
 /* ---- small helpers of the reference computations ---- */
@@ -558,7 +507,7 @@ START_TEST(q21_channel_ids_from_names_and_urls)
 {
     struct job_params jp = {1, "memory", 20000, 1000, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = {0};
+    struct rt_lines want = {0};
     static const char *hot[] = {"apple", "google", "facebook", "baidu"};
     for (size_t i = 0; i < ev.n_bids; i++) {
         const struct bid *b = &ev.bids[i];
@@ -582,11 +531,11 @@ START_TEST(q21_channel_ids_from_names_and_urls)
             if (!strcmp(lower, hot[k])) h = k;
         if (h < 0 && !id) continue;
         if (h >= 0)
-            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%d", b->auction, b->bidder, b->price,
-                      b->channel, h);
+            rt_lines_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%d", b->auction, b->bidder, b->price,
+                          b->channel, h);
         else
-            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%.*s", b->auction, b->bidder, b->price,
-                      b->channel, (int)id_len, id);
+            rt_lines_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%.*s", b->auction, b->bidder, b->price,
+                          b->channel, (int)id_len, id);
     }
     ck_assert(want.n > 100 && want.n < ev.n_bids); /* both kinds of rows, and dropped ones */
     check_query("q21", &jp, 0, &want);
@@ -599,7 +548,7 @@ START_TEST(q22_url_directories)
 {
     struct job_params jp = {1, "memory", 20000, 1000, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0; i < ev.n_bids; i++) {
         const struct bid *b = &ev.bids[i];
         char *dirs[3];
@@ -609,8 +558,8 @@ START_TEST(q22_url_directories)
             for (int k = 0; k < 3 + d && p; k++) p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL;
             dirs[d] = p ? tu_fmt("%.*s", (int)strcspn(p, "/"), p) : strdup("\\N");
         }
-        rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%s\t%s", b->auction, b->bidder, b->price,
-                  b->channel, dirs[0], dirs[1], dirs[2]);
+        rt_lines_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%s\t%s", b->auction, b->bidder, b->price,
+                      b->channel, dirs[0], dirs[1], dirs[2]);
         for (int d = 0; d < 3; d++) free(dirs[d]);
     }
     check_query("q22", &jp, 0, &want);
@@ -624,7 +573,7 @@ START_TEST(q14_calculation)
 {
     struct job_params jp = {1, "memory", 30000, 1, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = {0};
+    struct rt_lines want = {0};
     size_t types[3] = {0};
     for (size_t i = 0; i < ev.n_bids; i++) {
         const struct bid *b = &ev.bids[i];
@@ -636,8 +585,8 @@ START_TEST(q14_calculation)
         int cs = 0;
         for (const char *p = b->extra; *p; p++) cs += *p == 'c';
         char d[40];
-        rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%d", b->auction, b->bidder, dbl(euros, d),
-                  names[t], b->ts, b->extra, cs);
+        rt_lines_addf(&want, "%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%d", b->auction, b->bidder, dbl(euros, d),
+                      names[t], b->ts, b->extra, cs);
     }
     ck_assert(types[0] && types[1] && types[2]);
     check_query("q14", &jp, 0, &want);
@@ -667,7 +616,7 @@ static struct day_stats *stats_of(struct day_stats **all, struct smap *index, co
 }
 
 /* which: 15, 16 or 17 */
-static struct rows expected_daily(const struct events *ev, int which)
+static struct rt_lines expected_daily(const struct events *ev, int which)
 {
     struct day_stats *all = NULL;
     struct smap index = {0};
@@ -692,7 +641,7 @@ static struct rows expected_daily(const struct events *ev, int which)
         if (b->price > s->max_price) s->max_price = b->price;
         s->sum_price += b->price;
     }
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0; i < index.n; i++) {
         struct day_stats *s = &all[i];
         char counts[256], mean[40];
@@ -700,14 +649,14 @@ static struct rows expected_daily(const struct events *ev, int which)
                  "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%zu\t%zu\t%zu\t%zu\t%zu\t%zu\t%zu\t%zu", s->bids[0],
                  s->bids[1], s->bids[2], s->bids[3], s->bidders[0].n, s->bidders[1].n, s->bidders[2].n,
                  s->bidders[3].n, s->auctions[0].n, s->auctions[1].n, s->auctions[2].n, s->auctions[3].n);
-        if (which == 15) rows_addf(&want, "%s\t%s", s->day, counts);
-        else if (which == 16) rows_addf(&want, "%s\t%s\t%s\t%s", s->channel, s->day, s->minute, counts);
+        if (which == 15) rt_lines_addf(&want, "%s\t%s", s->day, counts);
+        else if (which == 16) rt_lines_addf(&want, "%s\t%s\t%s\t%s", s->channel, s->day, s->minute, counts);
         else
-            rows_addf(&want,
-                      "%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
-                      "\t%s\t%" PRId64,
-                      s->auction, s->day, s->bids[0], s->bids[1], s->bids[2], s->bids[3], s->min_price, s->max_price,
-                      dbl((double)s->sum_price / (double)s->bids[0], mean), s->sum_price);
+            rt_lines_addf(&want,
+                          "%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+                          "\t%s\t%" PRId64,
+                          s->auction, s->day, s->bids[0], s->bids[1], s->bids[2], s->bids[3], s->min_price, s->max_price,
+                          dbl((double)s->sum_price / (double)s->bids[0], mean), s->sum_price);
         for (int k = 0; k < 4; k++) iset_free(&s->bidders[k]), iset_free(&s->auctions[k]);
     }
     free(all);
@@ -717,57 +666,55 @@ static struct rows expected_daily(const struct events *ev, int which)
 
 /* One event a second from 8,000 s before midnight: 16,000 events span two days. */
 #define TWO_DAYS 16000, 1, 1437004800000 - 8000000
+/* Runs q<which> (15, 16 or 17: statistics per day) over two days of bids at parallelism p and
+ * compares with expected_daily; n_key: the upsert key's fields; want_rows: the expected number of
+ * rows where the test knows it (0: not checked). */
+static void check_daily(int which, uint32_t p, const char *backend, int n_key, size_t want_rows)
+{
+    struct job_params jp = {p, backend, TWO_DAYS};
+    struct events ev = generate(&jp, BIDS);
+    struct rt_lines want = expected_daily(&ev, which);
+    if (want_rows) ck_assert_uint_eq(want.n, want_rows);
+    char q[8];
+    snprintf(q, sizeof q, "q%d", which);
+    check_query(q, &jp, n_key, &want);
+    events_free(&ev);
+}
+
 START_TEST(q15_daily_bid_statistics)
 {
-    struct job_params jp = {1, backends[_i], TWO_DAYS};
-    struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_daily(&ev, 15);
-    ck_assert_uint_eq(want.n, 2);
-    check_query("q15", &jp, 1, &want);
-    events_free(&ev);
+    check_daily(15, 1, rt_backends[_i], 1, 2);
 }
 END_TEST
 
 START_TEST(q16_channel_statistics_per_day)
 {
-    struct job_params jp = {1, backends[_i], TWO_DAYS};
-    struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_daily(&ev, 16);
-    check_query("q16", &jp, 2, &want);
-    events_free(&ev);
+    check_daily(16, 1, rt_backends[_i], 2, 0);
 }
 END_TEST
 
 START_TEST(q17_auction_statistics_per_day)
 {
-    struct job_params jp = {1, backends[_i], TWO_DAYS};
-    struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_daily(&ev, 17);
-    check_query("q17", &jp, 2, &want);
-    events_free(&ev);
+    check_daily(17, 1, rt_backends[_i], 2, 0);
 }
 END_TEST
 
 START_TEST(q17_at_parallelism_2)
 {
-    struct job_params jp = {2, backends[_i], TWO_DAYS};
-    struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_daily(&ev, 17);
-    check_query("q17", &jp, 2, &want);
-    events_free(&ev);
+    check_daily(17, 2, rt_backends[_i], 2, 0);
 }
 END_TEST
 
 /* q18: each (bidder, auction)'s last bid; at P = 1 arrival order is time order. */
 START_TEST(q18_last_bid_per_bidder_and_auction)
 {
-    struct job_params jp = {1, backends[_i], 20000, 1000, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 1000, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows all = {0};
+    struct rt_lines all = {0};
     for (size_t i = 0; i < ev.n_bids; i++) {
         const struct bid *b = &ev.bids[i];
-        rows_addf(&all, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s", b->auction, b->bidder,
-                  b->price, b->channel, b->url, b->ts, b->extra);
+        rt_lines_addf(&all, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s", b->auction, b->bidder,
+                      b->price, b->channel, b->url, b->ts, b->extra);
     }
     /* the last bid per (auction, bidder): the generator's order is time order */
     last_per_key(&all, 2);
@@ -809,16 +756,16 @@ static const void *find_id(const struct by_id *x, int64_t id)
 }
 
 /* q3: category-10 auctions of sellers in OR, ID or CA, with the seller's name, city, state. */
-static struct rows expected_q3(const struct events *ev)
+static struct rt_lines expected_q3(const struct events *ev)
 {
     struct by_id persons = index_ids(ev->persons, ev->n_persons, sizeof *ev->persons, offsetof(struct person, id));
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0; i < ev->n_auctions; i++) {
         const struct auction *a = &ev->auctions[i];
         const struct person *p = find_id(&persons, a->seller);
         if (a->category != 10 || !p) continue;
         if (strcmp(p->state, "OR") && strcmp(p->state, "ID") && strcmp(p->state, "CA")) continue;
-        rows_addf(&want, "%s\t%s\t%s\t%" PRId64, p->name, p->city, p->state, a->id);
+        rt_lines_addf(&want, "%s\t%s\t%s\t%" PRId64, p->name, p->city, p->state, a->id);
     }
     free(persons.v);
     return want;
@@ -826,9 +773,9 @@ static struct rows expected_q3(const struct events *ev)
 
 START_TEST(q3_local_item_suggestion)
 {
-    struct job_params jp = {1, backends[_i], 50000, 1000, 0};
+    struct job_params jp = {1, rt_backends[_i], 50000, 1000, 0};
     struct events ev = generate(&jp, PERSONS | AUCTIONS);
-    struct rows want = expected_q3(&ev);
+    struct rt_lines want = expected_q3(&ev);
     ck_assert_uint_gt(want.n, 100);
     check_query("q3", &jp, 0, &want);
     events_free(&ev);
@@ -837,9 +784,9 @@ END_TEST
 
 START_TEST(q3_at_parallelism_2)
 {
-    struct job_params jp = {2, backends[_i], 50000, 1000, 0};
+    struct job_params jp = {2, rt_backends[_i], 50000, 1000, 0};
     struct events ev = generate(&jp, PERSONS | AUCTIONS);
-    struct rows want = expected_q3(&ev);
+    struct rt_lines want = expected_q3(&ev);
     check_query("q3", &jp, 0, &want);
     events_free(&ev);
 }
@@ -848,19 +795,19 @@ END_TEST
 /* q20: each bid on a category-10 auction, with the auction's columns. */
 START_TEST(q20_bids_with_their_auction)
 {
-    struct job_params jp = {1, backends[_i], 20000, 1000, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 1000, 0};
     struct events ev = generate(&jp, AUCTIONS | BIDS);
     struct by_id auctions = index_ids(ev.auctions, ev.n_auctions, sizeof *ev.auctions, offsetof(struct auction, id));
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0; i < ev.n_bids; i++) {
         const struct bid *b = &ev.bids[i];
         const struct auction *a = find_id(&auctions, b->auction);
         if (!a || a->category != 10) continue;
-        rows_addf(&want,
-                  "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64
-                  "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s",
-                  b->auction, b->bidder, b->price, b->channel, b->url, b->ts, b->extra, a->item_name, a->description,
-                  a->initial_bid, a->reserve, a->ts, a->expires, a->seller, a->category, a->extra);
+        rt_lines_addf(&want,
+                      "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64
+                      "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s",
+                      b->auction, b->bidder, b->price, b->channel, b->url, b->ts, b->extra, a->item_name, a->description,
+                      a->initial_bid, a->reserve, a->ts, a->expires, a->seller, a->category, a->extra);
     }
     ck_assert_uint_gt(want.n, 100);
     free(auctions.v);
@@ -872,13 +819,13 @@ END_TEST
 /* q13: each bid with the side table's value for auction % 10000. */
 START_TEST(q13_bids_with_side_input)
 {
-    struct job_params jp = {1, backends[_i], 20000, 1000, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 1000, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0; i < ev.n_bids; i++) {
         const struct bid *b = &ev.bids[i];
-        rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\tvalue-%" PRId64, b->auction, b->bidder,
-                  b->price, b->ts, b->auction % 10000);
+        rt_lines_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\tvalue-%" PRId64, b->auction, b->bidder,
+                      b->price, b->ts, b->auction % 10000);
     }
     check_query("q13", &jp, 0, &want);
     events_free(&ev);
@@ -887,7 +834,7 @@ END_TEST
 
 /* q4: per category, the average over its auctions of the highest bid placed while the auction
  * was open (auctions without such a bid do not count). */
-static struct rows expected_q4(const struct events *ev)
+static struct rt_lines expected_q4(const struct events *ev)
 {
     struct by_id auctions = index_ids(ev->auctions, ev->n_auctions, sizeof *ev->auctions, offsetof(struct auction, id));
     int64_t *best = malloc(((size_t)auctions.n + 1) * sizeof *best);
@@ -908,10 +855,10 @@ static struct rows expected_q4(const struct events *ev)
         sum[a->category] += (double)best[i];
         n[a->category]++;
     }
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (int c = 0; c < 64; c++) {
         char d[40];
-        if (n[c]) rows_addf(&want, "%d\t%s", c, dbl(sum[c] / (double)n[c], d));
+        if (n[c]) rt_lines_addf(&want, "%d\t%s", c, dbl(sum[c] / (double)n[c], d));
     }
     free(best);
     free(auctions.v);
@@ -921,9 +868,9 @@ static struct rows expected_q4(const struct events *ev)
 /* 100 events a second: auctions stay open for seconds, so bids before and after the range exist. */
 START_TEST(q4_average_final_price_per_category)
 {
-    struct job_params jp = {1, backends[_i], 20000, 100, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 100, 0};
     struct events ev = generate(&jp, AUCTIONS | BIDS);
-    struct rows want = expected_q4(&ev);
+    struct rt_lines want = expected_q4(&ev);
     ck_assert_uint_eq(want.n, 5);
     check_query("q4", &jp, 1, &want);
     events_free(&ev);
@@ -932,9 +879,9 @@ END_TEST
 
 START_TEST(q4_at_parallelism_2)
 {
-    struct job_params jp = {2, backends[_i], 20000, 100, 0};
+    struct job_params jp = {2, rt_backends[_i], 20000, 100, 0};
     struct events ev = generate(&jp, AUCTIONS | BIDS);
-    struct rows want = expected_q4(&ev);
+    struct rt_lines want = expected_q4(&ev);
     check_query("q4", &jp, 1, &want);
     events_free(&ev);
 }
@@ -944,7 +891,7 @@ END_TEST
  * equal ones, the first to arrive of equal times (P = 1: the generator's order). */
 START_TEST(q9_winning_bids)
 {
-    struct job_params jp = {1, backends[_i], 20000, 100, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 100, 0};
     struct events ev = generate(&jp, AUCTIONS | BIDS);
     struct by_id auctions = index_ids(ev.auctions, ev.n_auctions, sizeof *ev.auctions, offsetof(struct auction, id));
     const struct bid **win = calloc((size_t)auctions.n + 1, sizeof *win);
@@ -956,16 +903,16 @@ START_TEST(q9_winning_bids)
         const struct bid **w = &win[a->id - auctions.lo];
         if (!*w || b->price > (*w)->price || (b->price == (*w)->price && b->ts < (*w)->ts)) *w = b;
     }
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (int64_t i = 0; i < auctions.n; i++) {
         const struct auction *a = auctions.v[i];
         const struct bid *b = win[i];
         if (!a || !b) continue;
-        rows_addf(&want,
-                  "%" PRId64 "\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
-                  "\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s",
-                  a->id, a->item_name, a->description, a->initial_bid, a->reserve, a->ts, a->expires, a->seller,
-                  a->category, a->extra, b->auction, b->bidder, b->price, b->ts, b->extra);
+        rt_lines_addf(&want,
+                      "%" PRId64 "\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+                      "\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s",
+                      a->id, a->item_name, a->description, a->initial_bid, a->reserve, a->ts, a->expires, a->seller,
+                      a->category, a->extra, b->auction, b->bidder, b->price, b->ts, b->extra);
     }
     ck_assert_uint_gt(want.n, 100);
     free(win);
@@ -976,7 +923,7 @@ START_TEST(q9_winning_bids)
 END_TEST
 
 /* q8: persons who opened an auction in the 10 s window in which they registered. */
-static struct rows expected_q8(const struct events *ev)
+static struct rt_lines expected_q8(const struct events *ev)
 {
     struct by_id persons = index_ids(ev->persons, ev->n_persons, sizeof *ev->persons, offsetof(struct person, id));
     bool *hit = calloc((size_t)persons.n + 1, 1);
@@ -986,10 +933,10 @@ static struct rows expected_q8(const struct events *ev)
         const struct person *p = find_id(&persons, a->seller);
         if (p && p->ts - p->ts % 10000 == a->ts - a->ts % 10000) hit[p->id - persons.lo] = true;
     }
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (int64_t i = 0; i < persons.n; i++) {
         const struct person *p = persons.v[i];
-        if (p && hit[i]) rows_addf(&want, "%" PRId64 "\t%s\t%" PRId64, p->id, p->name, p->ts - p->ts % 10000);
+        if (p && hit[i]) rt_lines_addf(&want, "%" PRId64 "\t%s\t%" PRId64, p->id, p->name, p->ts - p->ts % 10000);
     }
     free(hit);
     free(persons.v);
@@ -999,9 +946,9 @@ static struct rows expected_q8(const struct events *ev)
 /* 200 events a second: 40,000 events span 200 s, 20 windows. */
 START_TEST(q8_new_users_per_window)
 {
-    struct job_params jp = {1, backends[_i], 40000, 200, 0};
+    struct job_params jp = {1, rt_backends[_i], 40000, 200, 0};
     struct events ev = generate(&jp, PERSONS | AUCTIONS);
-    struct rows want = expected_q8(&ev);
+    struct rt_lines want = expected_q8(&ev);
     ck_assert_uint_gt(want.n, 30);
     check_query("q8", &jp, 0, &want);
     events_free(&ev);
@@ -1010,9 +957,9 @@ END_TEST
 
 START_TEST(q8_at_parallelism_2)
 {
-    struct job_params jp = {2, backends[_i], 40000, 200, 0};
+    struct job_params jp = {2, rt_backends[_i], 40000, 200, 0};
     struct events ev = generate(&jp, PERSONS | AUCTIONS);
-    struct rows want = expected_q8(&ev);
+    struct rt_lines want = expected_q8(&ev);
     check_query("q8", &jp, 0, &want);
     events_free(&ev);
 }
@@ -1023,7 +970,7 @@ END_TEST
 static int64_t floor_to(int64_t ts, int64_t size) { return ts - ((ts % size) + size) % size; }
 
 /* q7: per tumbling 10 s window, the bids with the window's highest price. */
-static struct rows expected_q7(const struct events *ev)
+static struct rt_lines expected_q7(const struct events *ev)
 {
     /* bids come in time order per subtask, but with P > 1 the subtasks' arrays interleave in
      * time: find each window's maximum first */
@@ -1037,15 +984,15 @@ static struct rows expected_q7(const struct events *ev)
         if (added) max = grow(max, w, sizeof *max), max[w] = INT64_MIN;
         if (ev->bids[i].price > max[w]) max[w] = ev->bids[i].price;
     }
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0; i < ev->n_bids; i++) {
         const struct bid *b = &ev->bids[i];
         char key[32];
         snprintf(key, sizeof key, "%" PRId64, floor_to(b->ts, 10000));
         bool added;
         if (b->price == max[smap_get(&win, key, &added)])
-            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s", b->auction, b->price, b->bidder,
-                      b->ts, b->extra);
+            rt_lines_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s", b->auction, b->price, b->bidder,
+                          b->ts, b->extra);
     }
     free(max);
     smap_free(&win);
@@ -1055,9 +1002,9 @@ static struct rows expected_q7(const struct events *ev)
 /* 100 events a second: 20,000 events span 200 s, 20 windows. */
 START_TEST(q7_highest_bid_per_window)
 {
-    struct job_params jp = {1, backends[_i], 20000, 100, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 100, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_q7(&ev);
+    struct rt_lines want = expected_q7(&ev);
     ck_assert_uint_ge(want.n, 20);
     check_query("q7", &jp, 0, &want);
     events_free(&ev);
@@ -1066,16 +1013,16 @@ END_TEST
 
 START_TEST(q7_at_parallelism_2)
 {
-    struct job_params jp = {2, backends[_i], 20000, 100, 0};
+    struct job_params jp = {2, rt_backends[_i], 20000, 100, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_q7(&ev);
+    struct rt_lines want = expected_q7(&ev);
     check_query("q7", &jp, 0, &want);
     events_free(&ev);
 }
 END_TEST
 
 /* q5: per sliding window (10 s every 2 s), the auctions with the most bids. */
-static struct rows expected_q5(const struct events *ev)
+static struct rt_lines expected_q5(const struct events *ev)
 {
     struct smap counts = {0}, windows = {0};
     int64_t *count = NULL, *best = NULL;
@@ -1095,7 +1042,7 @@ static struct rows expected_q5(const struct events *ev)
             if (count[k] > best[w]) best[w] = count[k];
         }
     }
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t slot = 0; slot < counts.cap; slot++) {
         if (!counts.keys[slot]) continue;
         int64_t start, auction;
@@ -1104,7 +1051,7 @@ static struct rows expected_q5(const struct events *ev)
         bool added;
         snprintf(key, sizeof key, "%" PRId64, start);
         int64_t n = count[counts.index[slot]];
-        if (n == best[smap_get(&windows, key, &added)]) rows_addf(&want, "%" PRId64 "\t%" PRId64, auction, n);
+        if (n == best[smap_get(&windows, key, &added)]) rt_lines_addf(&want, "%" PRId64 "\t%" PRId64, auction, n);
     }
     free(count), free(best);
     smap_free(&counts), smap_free(&windows);
@@ -1114,9 +1061,9 @@ static struct rows expected_q5(const struct events *ev)
 /* 100 events a second: 20,000 events span 200 s, 100 windows. */
 START_TEST(q5_hot_items_per_sliding_window)
 {
-    struct job_params jp = {1, backends[_i], 20000, 100, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 100, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_q5(&ev);
+    struct rt_lines want = expected_q5(&ev);
     ck_assert_uint_ge(want.n, 100);
     check_query("q5", &jp, 0, &want);
     events_free(&ev);
@@ -1125,9 +1072,9 @@ END_TEST
 
 START_TEST(q5_at_parallelism_2)
 {
-    struct job_params jp = {2, backends[_i], 20000, 100, 0};
+    struct job_params jp = {2, rt_backends[_i], 20000, 100, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_q5(&ev);
+    struct rt_lines want = expected_q5(&ev);
     check_query("q5", &jp, 0, &want);
     events_free(&ev);
 }
@@ -1144,19 +1091,19 @@ static int cmp_bidder_time(const void *a, const void *b)
     return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
-static struct rows expected_q11(const struct events *ev)
+static struct rt_lines expected_q11(const struct events *ev)
 {
     struct bidder_time *bt = malloc((ev->n_bids + 1) * sizeof *bt);
     ck_assert(bt);
     for (size_t i = 0; i < ev->n_bids; i++) bt[i] = (struct bidder_time){ev->bids[i].bidder, ev->bids[i].ts};
     qsort(bt, ev->n_bids, sizeof *bt, cmp_bidder_time);
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0; i < ev->n_bids;) {
         /* a session: [first ts, last ts + gap); the next bid joins while ts <= its end (touching
          * sessions merge) */
         size_t j = i + 1;
         while (j < ev->n_bids && bt[j].bidder == bt[i].bidder && bt[j].ts <= bt[j - 1].ts + 10000) j++;
-        rows_addf(&want, "%" PRId64 "\t%zu\t%" PRId64 "\t%" PRId64, bt[i].bidder, j - i, bt[i].ts, bt[j - 1].ts + 10000);
+        rt_lines_addf(&want, "%" PRId64 "\t%zu\t%" PRId64 "\t%" PRId64, bt[i].bidder, j - i, bt[i].ts, bt[j - 1].ts + 10000);
         i = j;
     }
     free(bt);
@@ -1167,9 +1114,9 @@ static struct rows expected_q11(const struct events *ev)
  * apart, so sessions both merge and split. */
 START_TEST(q11_user_sessions)
 {
-    struct job_params jp = {1, backends[_i], 20000, 20, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 20, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_q11(&ev);
+    struct rt_lines want = expected_q11(&ev);
     check_query("q11", &jp, 0, &want);
     events_free(&ev);
 }
@@ -1177,9 +1124,9 @@ END_TEST
 
 START_TEST(q11_at_parallelism_2)
 {
-    struct job_params jp = {2, backends[_i], 20000, 20, 0};
+    struct job_params jp = {2, rt_backends[_i], 20000, 20, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows want = expected_q11(&ev);
+    struct rt_lines want = expected_q11(&ev);
     check_query("q11", &jp, 0, &want);
     events_free(&ev);
 }
@@ -1189,9 +1136,9 @@ END_TEST
  * some 10 s window of its bidder. */
 START_TEST(q12_processing_time_counts_add_up)
 {
-    struct job_params jp = {1, backends[_i], 20000, 1000, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 1000, 0};
     struct events ev = generate(&jp, BIDS);
-    struct rows got = run_query("q12", &jp), sums = {0}, want = {0};
+    struct rt_lines got = run_query("q12", &jp), sums = {0}, want = {0};
     struct smap bidders = {0};
     int64_t *total = NULL;
     for (size_t i = 0; i < got.n; i++) {
@@ -1207,7 +1154,7 @@ START_TEST(q12_processing_time_counts_add_up)
         total[k] += n;
     }
     for (size_t slot = 0; slot < bidders.cap; slot++)
-        if (bidders.keys[slot]) rows_addf(&sums, "%s\t%" PRId64, bidders.keys[slot], total[bidders.index[slot]]);
+        if (bidders.keys[slot]) rt_lines_addf(&sums, "%s\t%" PRId64, bidders.keys[slot], total[bidders.index[slot]]);
     free(total);
     smap_free(&bidders);
     struct bidder_time *bt = malloc((ev.n_bids + 1) * sizeof *bt);
@@ -1216,11 +1163,11 @@ START_TEST(q12_processing_time_counts_add_up)
     qsort(bt, ev.n_bids, sizeof *bt, cmp_bidder_time);
     for (size_t i = 0, j; i < ev.n_bids; i = j) {
         for (j = i; j < ev.n_bids && bt[j].bidder == bt[i].bidder; j++) continue;
-        rows_addf(&want, "%" PRId64 "\t%zu", bt[i].bidder, j - i);
+        rt_lines_addf(&want, "%" PRId64 "\t%zu", bt[i].bidder, j - i);
     }
     free(bt);
     rows_expect("q12 (bids per bidder, summed over its windows)", &sums, &want);
-    rows_free(&got), rows_free(&sums), rows_free(&want);
+    rt_lines_free(&got), rt_lines_free(&sums), rt_lines_free(&want);
     events_free(&ev);
 }
 END_TEST
@@ -1236,19 +1183,19 @@ static int cmp_bid_rank(const void *a, const void *b)
 
 START_TEST(q19_top_10_bids_per_auction)
 {
-    struct job_params jp = {1, backends[_i], 20000, 1000, 0};
+    struct job_params jp = {1, rt_backends[_i], 20000, 1000, 0};
     struct events ev = generate(&jp, BIDS);
     const struct bid **order = malloc(ev.n_bids * sizeof *order);
     ck_assert(order);
     for (size_t i = 0; i < ev.n_bids; i++) order[i] = &ev.bids[i];
     qsort(order, ev.n_bids, sizeof *order, cmp_bid_rank);
-    struct rows want = {0};
+    struct rt_lines want = {0};
     for (size_t i = 0, rank = 0; i < ev.n_bids; i++) {
         const struct bid *b = order[i];
         rank = i > 0 && order[i - 1]->auction == b->auction ? rank + 1 : 1;
         if (rank <= 10)
-            rows_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%zu", b->auction,
-                      b->bidder, b->price, b->channel, b->url, b->ts, b->extra, rank);
+            rt_lines_addf(&want, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%zu", b->auction,
+                          b->bidder, b->price, b->channel, b->url, b->ts, b->extra, rank);
     }
     free(order);
     check_query("q19", &jp, 0, &want);

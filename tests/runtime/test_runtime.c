@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rtutil.h"
 #include "testutil.h"
 
 #include "builtin.h"
@@ -37,11 +38,6 @@
 #include "runnel/hash.h"
 #include "runnel/job.h"
 #include "runnel/runner.h"
-
-/* Assertions that call into Check only when they fail (Check records every passing
- * ck_assert, which is slow inside loops over thousands of rows). */
-#define CHECK(cond) do { if (!(cond)) ck_abort_msg("Assertion '%s' failed", #cond); } while (0)
-#define CHECK_MSG(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
 
 #define RUN_TIMEOUT_MS 60000   /* a bounded job of these sizes ends in well under a second */
 
@@ -63,65 +59,20 @@ static void expect_contains(const char *hay, const char *needle)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* lists of lines                                                                             */
+/* output files read back as lines (struct rt_lines: rtutil.h)                              */
 /* ------------------------------------------------------------------------------------------ */
 
-struct lines {
-    size_t n, cap;
-    char **v;
-};
-
-static void lines_push(struct lines *l, char *owned)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        ck_assert(l->v);
-    }
-    l->v[l->n++] = owned;
-}
-
-static void lines_add(struct lines *l, const char *f, ...) __attribute__((format(printf, 2, 3)));
-static void lines_add(struct lines *l, const char *f, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, f);
-    int n = vasprintf(&s, f, ap);
-    va_end(ap);
-    ck_assert(n >= 0 && s);
-    lines_push(l, s);
-}
-
-static void lines_append(struct lines *dst, const struct lines *src)
-{
-    for (size_t i = 0; i < src->n; i++) lines_push(dst, strdup(src->v[i]));
-}
-
-static void lines_free(struct lines *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-static void lines_sort(struct lines *l)
-{
-    if (l->n) qsort(l->v, l->n, sizeof *l->v, cmp_line);
-}
-
 /* The lines of a file (without their '\n'); a missing file fails the test. */
-static struct lines read_lines(const char *path)
+static struct rt_lines read_lines(const char *path)
 {
-    struct lines l = {0};
+    struct rt_lines l = {0};
     char *text = slurp(path);
     ck_assert_msg(text != NULL, "missing output file %s", path);
     char *p = text;
     while (*p) {
         char *nl = strchr(p, '\n');
         CHECK_MSG(nl != NULL, "%s: the last line has no newline: \"%s\"", path, p);
-        lines_push(&l, strndup(p, (size_t)(nl - p)));
+        rt_lines_push(&l, strndup(p, (size_t)(nl - p)));
         p = nl + 1;
     }
     free(text);
@@ -129,42 +80,24 @@ static struct lines read_lines(const char *path)
 }
 
 /* The lines of part-<subtask>.<ext> in dir. */
-static struct lines read_part(const char *dir, uint32_t subtask, const char *ext)
+static struct rt_lines read_part(const char *dir, uint32_t subtask, const char *ext)
 {
     char *p = fmt("%s/part-%u.%s", dir, subtask, ext);
-    struct lines l = read_lines(p);
+    struct rt_lines l = read_lines(p);
     free(p);
     return l;
 }
 
 /* Every part file's lines, part 0 first. */
-static struct lines read_parts(const char *dir, uint32_t parts, const char *ext)
+static struct rt_lines read_parts(const char *dir, uint32_t parts, const char *ext)
 {
-    struct lines all = {0};
+    struct rt_lines all = {0};
     for (uint32_t s = 0; s < parts; s++) {
-        struct lines l = read_part(dir, s, ext);
-        lines_append(&all, &l);
-        lines_free(&l);
+        struct rt_lines l = read_part(dir, s, ext);
+        rt_lines_append(&all, &l);
+        rt_lines_free(&l);
     }
     return all;
-}
-
-/* Exact equality, with the first difference in the message. */
-static void expect_lines(const struct lines *got, const struct lines *want, const char *what)
-{
-    size_t n = got->n < want->n ? got->n : want->n;
-    for (size_t i = 0; i < n; i++)
-        CHECK_MSG(!strcmp(got->v[i], want->v[i]), "%s: line %zu is \"%s\", expected \"%s\"", what, i + 1, got->v[i],
-                  want->v[i]);
-    CHECK_MSG(got->n == want->n, "%s: %zu lines, expected %zu (first extra: \"%s\")", what, got->n, want->n,
-              got->n > want->n ? got->v[n] : want->v[n]);
-}
-
-static void expect_lines_sorted(struct lines *got, struct lines *want, const char *what)
-{
-    lines_sort(got);
-    lines_sort(want);
-    expect_lines(got, want, what);
 }
 
 /* The shortest-round-trip text the file formats use for doubles (runnel/types.h). */
@@ -327,39 +260,11 @@ static const struct rn_operator_def test_wm_recorder = {
 static rn_registry *registry(void)
 {
     struct rn_error err;
-    rn_registry *r = rn_registry_create();
-    ck_assert(r != NULL);
-    ck_assert_msg(rn_builtin_register(r, &err) == 0, "built-ins: %s", err.msg);
+    rn_registry *r = rt_registry();
     ck_assert_msg(rn_registry_add(r, &test_fail_after, &err) == 0, "%s", err.msg);
     ck_assert_msg(rn_registry_add(r, &test_slow_sink, &err) == 0, "%s", err.msg);
     ck_assert_msg(rn_registry_add(r, &test_wm_recorder, &err) == 0, "%s", err.msg);
     return r;
-}
-
-static char *errors_text(const struct rn_job_errors *errs)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    ck_assert(m);
-    rn_job_errors_print(errs, m);
-    fclose(m);
-    return buf;
-}
-
-/* Parses and validates text; fails the test with the errors when it does not validate. */
-static struct rn_job *parse_ok(const rn_registry *reg, const char *text)
-{
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    int rc = rn_job_parse("test.yaml", text, strlen(text), reg, &job, &errs);
-    if (rc || !job) {
-        char *e = errors_text(&errs);
-        ck_abort_msg("the job does not validate (%s):\n%s\n--- job:\n%s", rn_strerror(rc), e, text);
-    }
-    ck_assert_uint_eq(errs.n, 0);
-    rn_job_errors_free(&errs);
-    return job;
 }
 
 struct run {
@@ -410,7 +315,7 @@ static struct run run_job(const struct rn_job *job)
 static void run_text_ok(const char *text)
 {
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct run res = run_job(job);
     ck_assert_msg(res.state == RN_RUN_FINISHED, "job state %d: %s\n--- job:\n%s", res.state, res.error, text);
     run_free(&res);
@@ -460,15 +365,15 @@ static char *pipeline_job(const char *out, int parallelism)
 }
 
 /* The same rows computed here: seq in order. */
-static struct lines pipeline_expected(void)
+static struct rt_lines pipeline_expected(void)
 {
-    struct lines want = {0};
+    struct rt_lines want = {0};
     char d[48];
     for (int64_t seq = 0; seq < PIPE_ROWS; seq++) {
         int64_t a = seq % 7, b = seq * 3 - 5;
         if (!(a != 3 && seq % 5 < 3)) continue;
-        lines_add(&want, "{\"id\":%" PRId64 ",\"x\":%" PRId64 ",\"d\":%s,\"s\":\"k%" PRId64 "\",\"big\":%s}", seq,
-                  a * 10 + b, dbl((double)seq / 4.0, d), seq % 13, b > 1000 ? "true" : "false");
+        rt_lines_addf(&want, "{\"id\":%" PRId64 ",\"x\":%" PRId64 ",\"d\":%s,\"s\":\"k%" PRId64 "\",\"big\":%s}", seq,
+                      a * 10 + b, dbl((double)seq / 4.0, d), seq % 13, b > 1000 ? "true" : "false");
     }
     return want;
 }
@@ -478,11 +383,11 @@ START_TEST(datagen_filter_select_rows_are_exact)
     char *out = tmp_path("out");
     char *job = pipeline_job(out, 1);
     run_text_ok(job);
-    struct lines got = read_part(out, 0, "jsonl"), want = pipeline_expected();
+    struct rt_lines got = read_part(out, 0, "jsonl"), want = pipeline_expected();
     ck_assert_uint_gt(want.n, 5000);
-    expect_lines(&got, &want, "datagen -> filter -> select at parallelism 1");
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_expect(&got, &want, "datagen -> filter -> select at parallelism 1");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(job);
     free(out);
 }
@@ -494,18 +399,18 @@ START_TEST(datagen_pipeline_same_rows_at_parallelism_1_and_2)
     char *job1 = pipeline_job(out1, 1), *job2 = pipeline_job(out2, 2);
     run_text_ok(job1);
     run_text_ok(job2);
-    struct lines got1 = read_parts(out1, 1, "jsonl"), got2 = read_parts(out2, 2, "jsonl"), want = pipeline_expected();
+    struct rt_lines got1 = read_parts(out1, 1, "jsonl"), got2 = read_parts(out2, 2, "jsonl"), want = pipeline_expected();
     /* both subtasks did work: datagen subtask r generates seq r, r + 2, ... */
-    struct lines p0 = read_part(out2, 0, "jsonl"), p1 = read_part(out2, 1, "jsonl");
+    struct rt_lines p0 = read_part(out2, 0, "jsonl"), p1 = read_part(out2, 1, "jsonl");
     ck_assert_uint_gt(p0.n, 0);
     ck_assert_uint_gt(p1.n, 0);
-    expect_lines_sorted(&got2, &want, "parallelism 2 vs C");
-    expect_lines_sorted(&got1, &got2, "parallelism 1 vs parallelism 2");
-    lines_free(&p0);
-    lines_free(&p1);
-    lines_free(&got1);
-    lines_free(&got2);
-    lines_free(&want);
+    rt_lines_expect_sorted(&got2, &want, "parallelism 2 vs C");
+    rt_lines_expect_sorted(&got1, &got2, "parallelism 1 vs parallelism 2");
+    rt_lines_free(&p0);
+    rt_lines_free(&p1);
+    rt_lines_free(&got1);
+    rt_lines_free(&got2);
+    rt_lines_free(&want);
     free(job1);
     free(job2);
     free(out1);
@@ -549,7 +454,7 @@ static int bid_col(const char *name)
 }
 
 struct q2_arg {
-    struct lines *want;
+    struct rt_lines *want;
     int auction, price;
     uint64_t bids;
 };
@@ -559,7 +464,7 @@ static void q2_row(const struct rn_batch *b, uint32_t row, void *arg)
     struct q2_arg *a = arg;
     int64_t auction = rn_col_i64(&b->cols[a->auction], row), price = rn_col_i64(&b->cols[a->price], row);
     a->bids++;
-    if (auction % 123 == 0) lines_add(a->want, "{\"auction\":%" PRId64 ",\"price\":%" PRId64 "}", auction, price);
+    if (auction % 123 == 0) rt_lines_addf(a->want, "{\"auction\":%" PRId64 ",\"price\":%" PRId64 "}", auction, price);
 }
 
 START_TEST(nexmark_q2_selection_matches_generator)
@@ -586,23 +491,23 @@ START_TEST(nexmark_q2_selection_matches_generator)
                     "    with: { path: \"%s\" }\n",
                     P, EVENTS, out);
     run_text_ok(job);
-    struct lines want = {0};
+    struct rt_lines want = {0};
     struct q2_arg a = {&want, bid_col("auction"), bid_col("price"), 0};
     for (uint32_t i = 0; i < P; i++) each_bid(EVENTS, P, i, q2_row, &a);
     ck_assert_uint_gt(a.bids, EVENTS / 2);
     ck_assert_uint_gt(want.n, 5);   /* the filter keeps something */
     ck_assert_uint_lt(want.n, a.bids / 10);   /* ... and drops most */
-    struct lines got = read_parts(out, P, "jsonl");
-    expect_lines_sorted(&got, &want, "nexmark q2");
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines got = read_parts(out, P, "jsonl");
+    rt_lines_expect_sorted(&got, &want, "nexmark q2");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(job);
     free(out);
 }
 END_TEST
 
 struct q1_arg {
-    struct lines *want;
+    struct rt_lines *want;
     int auction, bidder, price, date_time;
 };
 
@@ -610,9 +515,9 @@ static void q1_row(const struct rn_batch *b, uint32_t row, void *arg)
 {
     struct q1_arg *a = arg;
     char d[48];
-    lines_add(a->want, "{\"auction\":%" PRId64 ",\"bidder\":%" PRId64 ",\"price\":%s,\"date_time\":%" PRId64 "}",
-              rn_col_i64(&b->cols[a->auction], row), rn_col_i64(&b->cols[a->bidder], row),
-              dbl(0.908 * (double)rn_col_i64(&b->cols[a->price], row), d), rn_col_i64(&b->cols[a->date_time], row));
+    rt_lines_addf(a->want, "{\"auction\":%" PRId64 ",\"bidder\":%" PRId64 ",\"price\":%s,\"date_time\":%" PRId64 "}",
+                  rn_col_i64(&b->cols[a->auction], row), rn_col_i64(&b->cols[a->bidder], row),
+                  dbl(0.908 * (double)rn_col_i64(&b->cols[a->price], row), d), rn_col_i64(&b->cols[a->date_time], row));
 }
 
 START_TEST(nexmark_q1_currency_conversion_matches_generator)
@@ -639,14 +544,14 @@ START_TEST(nexmark_q1_currency_conversion_matches_generator)
                     "    with: { path: \"%s\" }\n",
                     EVENTS, out);
     run_text_ok(job);
-    struct lines want = {0};
+    struct rt_lines want = {0};
     struct q1_arg a = {&want, bid_col("auction"), bid_col("bidder"), bid_col("price"), bid_col("date_time")};
     each_bid(EVENTS, 1, 0, q1_row, &a);
     ck_assert_uint_gt(want.n, EVENTS / 2);
-    struct lines got = read_part(out, 0, "jsonl");
-    expect_lines(&got, &want, "nexmark q1 (parallelism 1: generator order)");
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines got = read_part(out, 0, "jsonl");
+    rt_lines_expect(&got, &want, "nexmark q1 (parallelism 1: generator order)");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(job);
     free(out);
 }
@@ -690,17 +595,17 @@ START_TEST(file_source_jsonl_to_jsonl_is_exact)
                      "ok: bool } }", in);
     char *job = copy_job(with, out, "jsonl");
     run_text_ok(job);
-    struct lines want = {0}, got = read_part(out, 0, "jsonl");
-    lines_add(&want, "{\"id\":1,\"name\":\"alpha\",\"ts\":%" PRId64 ",\"score\":1.5,\"ok\":true}",
-              utc_ms(2024, 1, 2, 3, 4, 5, 678));
-    lines_add(&want, "{\"id\":2,\"name\":\"be\\\"ta\",\"ts\":1700000000000,\"score\":-2,\"ok\":false}");
-    lines_add(&want, "{\"id\":3,\"name\":null,\"ts\":%" PRId64 ",\"score\":0.25,\"ok\":true}",
-              utc_ms(2024, 2, 29, 11, 0, 0, 0));
-    lines_add(&want, "{\"id\":4,\"name\":null,\"ts\":%" PRId64 ",\"score\":null,\"ok\":false}",
-              utc_ms(1999, 12, 31, 23, 59, 59, 0));
-    expect_lines(&got, &want, "jsonl copy");
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines want = {0}, got = read_part(out, 0, "jsonl");
+    rt_lines_addf(&want, "{\"id\":1,\"name\":\"alpha\",\"ts\":%" PRId64 ",\"score\":1.5,\"ok\":true}",
+                  utc_ms(2024, 1, 2, 3, 4, 5, 678));
+    rt_lines_addf(&want, "{\"id\":2,\"name\":\"be\\\"ta\",\"ts\":1700000000000,\"score\":-2,\"ok\":false}");
+    rt_lines_addf(&want, "{\"id\":3,\"name\":null,\"ts\":%" PRId64 ",\"score\":0.25,\"ok\":true}",
+                  utc_ms(2024, 2, 29, 11, 0, 0, 0));
+    rt_lines_addf(&want, "{\"id\":4,\"name\":null,\"ts\":%" PRId64 ",\"score\":null,\"ok\":false}",
+                  utc_ms(1999, 12, 31, 23, 59, 59, 0));
+    rt_lines_expect(&got, &want, "jsonl copy");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(job);
     free(with);
     free(in);
@@ -719,14 +624,14 @@ START_TEST(file_source_csv_to_csv_is_exact)
     char *with = fmt("{ path: \"%s\", format: csv, schema: { id: int64, name: string, ts: timestamp, score: double } }", in);
     char *job = copy_job(with, out, "csv");
     run_text_ok(job);
-    struct lines want = {0}, got = read_part(out, 0, "csv");
-    lines_add(&want, "id,name,ts,score");
-    lines_add(&want, "10,\"Smith, J\",%" PRId64 ",3.5", utc_ms(2024, 1, 2, 0, 0, 0, 0));
-    lines_add(&want, "11,plain,1700000000123,");
-    lines_add(&want, "12,\"say \"\"hi\"\"\",%" PRId64 ",1000", utc_ms(2024, 1, 2, 0, 0, 0, 250));
-    expect_lines(&got, &want, "csv copy");
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines want = {0}, got = read_part(out, 0, "csv");
+    rt_lines_addf(&want, "id,name,ts,score");
+    rt_lines_addf(&want, "10,\"Smith, J\",%" PRId64 ",3.5", utc_ms(2024, 1, 2, 0, 0, 0, 0));
+    rt_lines_addf(&want, "11,plain,1700000000123,");
+    rt_lines_addf(&want, "12,\"say \"\"hi\"\"\",%" PRId64 ",1000", utc_ms(2024, 1, 2, 0, 0, 0, 250));
+    rt_lines_expect(&got, &want, "csv copy");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(job);
     free(with);
     free(in);
@@ -751,33 +656,33 @@ START_TEST(file_source_reads_every_file_of_a_directory)
         write_file(p, text);
         free(p);
     }
-    struct lines want = {0};
+    struct rt_lines want = {0};
     const char *file_of[] = {NULL, "a", "a", "a", "b", "b", "c", "c", "c", "c"};
-    for (int id = 1; id <= 9; id++) lines_add(&want, "{\"id\":%d,\"file\":\"%s.jsonl\"}", id, file_of[id]);
+    for (int id = 1; id <= 9; id++) rt_lines_addf(&want, "{\"id\":%d,\"file\":\"%s.jsonl\"}", id, file_of[id]);
 
     /* parallelism 1: files in sorted order, rows in file order */
     char *with = fmt("{ path: \"%s\", format: jsonl, schema: { id: int64, file: string } }", dir);
     char *job1 = copy_job(with, out1, "jsonl");
     run_text_ok(job1);
-    struct lines got1 = read_part(out1, 0, "jsonl");
-    expect_lines(&got1, &want, "directory at parallelism 1");
+    struct rt_lines got1 = read_part(out1, 0, "jsonl");
+    rt_lines_expect(&got1, &want, "directory at parallelism 1");
 
     /* parallelism 2: the files are split over the subtasks (file i to subtask i mod 2) */
     char *job2_body = copy_job(with, out2, "jsonl");
     char *job2 = fmt("parallelism: 2\n%s", job2_body);
     run_text_ok(job2);
-    struct lines p0 = read_part(out2, 0, "jsonl"), p1 = read_part(out2, 1, "jsonl");
+    struct rt_lines p0 = read_part(out2, 0, "jsonl"), p1 = read_part(out2, 1, "jsonl");
     ck_assert_uint_eq(p0.n, 3 + 4);   /* a.jsonl and c.jsonl */
     ck_assert_uint_eq(p1.n, 2);       /* b.jsonl */
-    struct lines got2 = {0};
-    lines_append(&got2, &p0);
-    lines_append(&got2, &p1);
-    expect_lines_sorted(&got2, &want, "directory at parallelism 2");
-    lines_free(&p0);
-    lines_free(&p1);
-    lines_free(&got1);
-    lines_free(&got2);
-    lines_free(&want);
+    struct rt_lines got2 = {0};
+    rt_lines_append(&got2, &p0);
+    rt_lines_append(&got2, &p1);
+    rt_lines_expect_sorted(&got2, &want, "directory at parallelism 2");
+    rt_lines_free(&p0);
+    rt_lines_free(&p1);
+    rt_lines_free(&got1);
+    rt_lines_free(&got2);
+    rt_lines_free(&want);
     free(job1);
     free(job2_body);
     free(job2);
@@ -801,14 +706,14 @@ START_TEST(file_source_reads_the_files_a_glob_matches)
     char *with = fmt("{ path: \"%s/x*.csv\", format: csv, schema: { v: int64, when: timestamp } }", dir);
     char *job = copy_job(with, out, "jsonl");
     run_text_ok(job);
-    struct lines want = {0}, got = read_part(out, 0, "jsonl");
-    lines_add(&want, "{\"v\":1,\"when\":7}");
-    lines_add(&want, "{\"v\":2,\"when\":%" PRId64 "}", utc_ms(2000, 3, 1, 12, 20, 30, 400));
-    lines_add(&want, "{\"v\":3,\"when\":%" PRId64 "}", utc_ms(2020, 1, 1, 0, 0, 1, 0));
-    lines_add(&want, "{\"v\":4,\"when\":5}");
-    expect_lines(&got, &want, "glob x*.csv");
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines want = {0}, got = read_part(out, 0, "jsonl");
+    rt_lines_addf(&want, "{\"v\":1,\"when\":7}");
+    rt_lines_addf(&want, "{\"v\":2,\"when\":%" PRId64 "}", utc_ms(2000, 3, 1, 12, 20, 30, 400));
+    rt_lines_addf(&want, "{\"v\":3,\"when\":%" PRId64 "}", utc_ms(2020, 1, 1, 0, 0, 1, 0));
+    rt_lines_addf(&want, "{\"v\":4,\"when\":5}");
+    rt_lines_expect(&got, &want, "glob x*.csv");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(job);
     free(with);
     free(x1);
@@ -834,7 +739,7 @@ START_TEST(file_source_malformed_line_fails_the_job_with_file_and_line)
     char *with = fmt("{ path: \"%s\", format: jsonl, schema: { id: int64, name: string } }", in);
     char *text = copy_job(with, out, "jsonl");
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct run res = run_job(job);
     ck_assert_int_eq(res.state, RN_RUN_FAILED);
     expect_contains(res.error, "operator 'src'");
@@ -860,20 +765,20 @@ START_TEST(file_source_on_error_skip_keeps_the_good_rows)
     char *with = fmt("{ path: \"%s\", format: jsonl, on_error: skip, schema: { id: int64, name: string } }", in);
     char *text = copy_job(with, out, "jsonl");
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct run res = run_job(job);
     ck_assert_msg(res.state == RN_RUN_FINISHED, "state %d: %s", res.state, res.error);
     expect_contains(res.log, "skipped 2");   /* counted and reported at the end */
-    struct lines want = {0}, got = read_part(out, 0, "jsonl");
-    lines_add(&want, "{\"id\":1,\"name\":\"one\"}");
-    lines_add(&want, "{\"id\":2,\"name\":\"two\"}");
-    lines_add(&want, "{\"id\":4,\"name\":\"four\"}");
-    lines_add(&want, "{\"id\":6,\"name\":\"six\"}");
-    expect_lines(&got, &want, "on_error: skip");
+    struct rt_lines want = {0}, got = read_part(out, 0, "jsonl");
+    rt_lines_addf(&want, "{\"id\":1,\"name\":\"one\"}");
+    rt_lines_addf(&want, "{\"id\":2,\"name\":\"two\"}");
+    rt_lines_addf(&want, "{\"id\":4,\"name\":\"four\"}");
+    rt_lines_addf(&want, "{\"id\":6,\"name\":\"six\"}");
+    rt_lines_expect(&got, &want, "on_error: skip");
     ck_assert_uint_eq(res.out[rn_job_find(job, "src")], 4);
     ck_assert_uint_eq(res.skipped_lines[rn_job_find(job, "src")], 2);   /* the operator's counter */
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     run_free(&res);
     rn_job_free(job);
     rn_registry_destroy(reg);
@@ -933,9 +838,9 @@ START_TEST(union_key_by_puts_each_key_in_the_subtask_of_its_key_group)
     key_owners(KEYS, 128, P, owner);
     bool seen_in[KEYS][P];
     memset(seen_in, 0, sizeof seen_in);
-    struct lines all = {0}, want = {0};
+    struct rt_lines all = {0}, want = {0};
     for (uint32_t part = 0; part < P; part++) {
-        struct lines l = read_part(out, part, "jsonl");
+        struct rt_lines l = read_part(out, part, "jsonl");
         ck_assert_uint_gt(l.n, 0);
         for (size_t i = 0; i < l.n; i++) {
             long long k = -1;
@@ -943,16 +848,16 @@ START_TEST(union_key_by_puts_each_key_in_the_subtask_of_its_key_group)
             CHECK_MSG(owner[k] == part, "key %lld is in part %u, its key group belongs to subtask %u", k, part, owner[k]);
             seen_in[k][part] = true;
         }
-        lines_append(&all, &l);
-        lines_free(&l);
+        rt_lines_append(&all, &l);
+        rt_lines_free(&l);
     }
     for (int k = 0; k < KEYS; k++) CHECK_MSG(seen_in[k][0] != seen_in[k][1], "key %d is in both parts or neither", k);
-    for (int64_t s = 0; s < A_ROWS; s++) lines_add(&want, "{\"k\":%" PRId64 ",\"v\":%" PRId64 ",\"src\":\"a\"}", s % 40, s);
+    for (int64_t s = 0; s < A_ROWS; s++) rt_lines_addf(&want, "{\"k\":%" PRId64 ",\"v\":%" PRId64 ",\"src\":\"a\"}", s % 40, s);
     for (int64_t s = 0; s < B_ROWS; s++)
-        lines_add(&want, "{\"k\":%" PRId64 ",\"v\":%" PRId64 ",\"src\":\"b\"}", s % 40 + 20, s + 100000);
-    expect_lines_sorted(&all, &want, "union + key_by");
-    lines_free(&all);
-    lines_free(&want);
+        rt_lines_addf(&want, "{\"k\":%" PRId64 ",\"v\":%" PRId64 ",\"src\":\"b\"}", s % 40 + 20, s + 100000);
+    rt_lines_expect_sorted(&all, &want, "union + key_by");
+    rt_lines_free(&all);
+    rt_lines_free(&want);
     free(job);
     free(out);
 }
@@ -983,15 +888,15 @@ START_TEST(filter_rejected_output_is_a_stream_other_operators_read)
                     "    with: { path: \"%s\" }\n",
                     P, ROWS, kept, rejected);
     run_text_ok(job);
-    struct lines got_kept = read_parts(kept, P, "jsonl"), got_rej = read_parts(rejected, 1, "jsonl");
-    struct lines want_kept = {0}, want_rej = {0};
-    for (int64_t v = 0; v < ROWS; v++) lines_add(v % 3 == 0 ? &want_kept : &want_rej, "{\"v\":%" PRId64 "}", v);
-    expect_lines_sorted(&got_kept, &want_kept, "rows where the condition holds");
-    expect_lines_sorted(&got_rej, &want_rej, "rows of the side output");
-    lines_free(&got_kept);
-    lines_free(&got_rej);
-    lines_free(&want_kept);
-    lines_free(&want_rej);
+    struct rt_lines got_kept = read_parts(kept, P, "jsonl"), got_rej = read_parts(rejected, 1, "jsonl");
+    struct rt_lines want_kept = {0}, want_rej = {0};
+    for (int64_t v = 0; v < ROWS; v++) rt_lines_addf(v % 3 == 0 ? &want_kept : &want_rej, "{\"v\":%" PRId64 "}", v);
+    rt_lines_expect_sorted(&got_kept, &want_kept, "rows where the condition holds");
+    rt_lines_expect_sorted(&got_rej, &want_rej, "rows of the side output");
+    rt_lines_free(&got_kept);
+    rt_lines_free(&got_rej);
+    rt_lines_free(&want_kept);
+    rt_lines_free(&want_rej);
     free(job);
     free(kept);
     free(rejected);
@@ -1026,7 +931,7 @@ START_TEST(key_by_map_keys_each_input_by_its_own_expression)
     key_owners(KEYS, 128, P, owner);
     size_t total = 0;
     for (uint32_t part = 0; part < P; part++) {
-        struct lines l = read_part(out, part, "jsonl");
+        struct rt_lines l = read_part(out, part, "jsonl");
         for (size_t i = 0; i < l.n; i++) {
             long long k = -1;
             CHECK_MSG(sscanf(l.v[i], "{\"k\":%lld,", &k) == 1, "bad line \"%s\"", l.v[i]);
@@ -1035,7 +940,7 @@ START_TEST(key_by_map_keys_each_input_by_its_own_expression)
                       k, part, k >= 0 && k < KEYS ? owner[k] : 0);
         }
         total += l.n;
-        lines_free(&l);
+        rt_lines_free(&l);
     }
     ck_assert_uint_eq(total, 2 * ROWS);
     free(job);
@@ -1043,10 +948,10 @@ START_TEST(key_by_map_keys_each_input_by_its_own_expression)
 }
 END_TEST
 
-static struct lines seq_lines(int64_t rows)
+static struct rt_lines seq_lines(int64_t rows)
 {
-    struct lines want = {0};
-    for (int64_t s = 0; s < rows; s++) lines_add(&want, "{\"seq\":%" PRId64 "}", s);
+    struct rt_lines want = {0};
+    for (int64_t s = 0; s < rows; s++) rt_lines_addf(&want, "{\"seq\":%" PRId64 "}", s);
     return want;
 }
 
@@ -1072,17 +977,17 @@ START_TEST(rebalance_spreads_rows_over_every_subtask)
     char *out = tmp_path("out");
     char *job = one_to_two_job(out, "rebalance", ROWS);
     run_text_ok(job);
-    struct lines p0 = read_part(out, 0, "jsonl"), p1 = read_part(out, 1, "jsonl"), all = {0};
+    struct rt_lines p0 = read_part(out, 0, "jsonl"), p1 = read_part(out, 1, "jsonl"), all = {0};
     ck_assert_uint_gt(p0.n, 0);
     ck_assert_uint_gt(p1.n, 0);
-    lines_append(&all, &p0);
-    lines_append(&all, &p1);
-    struct lines want = seq_lines(ROWS);
-    expect_lines_sorted(&all, &want, "rebalance");
-    lines_free(&p0);
-    lines_free(&p1);
-    lines_free(&all);
-    lines_free(&want);
+    rt_lines_append(&all, &p0);
+    rt_lines_append(&all, &p1);
+    struct rt_lines want = seq_lines(ROWS);
+    rt_lines_expect_sorted(&all, &want, "rebalance");
+    rt_lines_free(&p0);
+    rt_lines_free(&p1);
+    rt_lines_free(&all);
+    rt_lines_free(&want);
     free(job);
     free(out);
 }
@@ -1094,14 +999,14 @@ START_TEST(broadcast_gives_every_subtask_every_row)
     char *out = tmp_path("out");
     char *job = one_to_two_job(out, "broadcast", ROWS);
     run_text_ok(job);
-    struct lines want = seq_lines(ROWS);
+    struct rt_lines want = seq_lines(ROWS);
     for (uint32_t part = 0; part < 2; part++) {
         /* one producer, one channel to each consumer: its order is kept */
-        struct lines l = read_part(out, part, "jsonl");
-        expect_lines(&l, &want, part ? "broadcast, subtask 1" : "broadcast, subtask 0");
-        lines_free(&l);
+        struct rt_lines l = read_part(out, part, "jsonl");
+        rt_lines_expect(&l, &want, part ? "broadcast, subtask 1" : "broadcast, subtask 0");
+        rt_lines_free(&l);
     }
-    lines_free(&want);
+    rt_lines_free(&want);
     free(job);
     free(out);
 }
@@ -1114,7 +1019,7 @@ END_TEST
 static void expect_graph(const char *text, uint32_t tasks, uint32_t channels)
 {
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct rn_error err;
     rn_runner *r = rn_runner_create(job, NULL, &err);
     ck_assert_msg(r != NULL, "%s", err.msg);
@@ -1216,7 +1121,7 @@ START_TEST(node_stats_count_rows_in_and_out)
                          "  - { id: out, type: blackhole, input: s, key_by: x, with: { quiet: true } }\n",
                          p);
         rn_registry *reg = registry();
-        struct rn_job *job = parse_ok(reg, text);
+        struct rn_job *job = rt_parse_ok(reg, text);
         struct run res = run_job(job);
         ck_assert_msg(res.state == RN_RUN_FINISHED, "%s", res.error);
         expect_stats(&res, job, "gen", 0, 10000);
@@ -1243,7 +1148,7 @@ static void expect_invalid(const char *text, int line, int column, const char *n
     struct rn_job_errors errs = {0};
     struct rn_job *job = NULL;
     int rc = rn_job_parse("bad.yaml", text, strlen(text), reg, &job, &errs);
-    char *all = errors_text(&errs);
+    char *all = rt_errors_text(&errs);
     ck_assert_msg(rc != 0, "the job validated but should not:\n%s", text);
     ck_assert_ptr_null(job);
     ck_assert_msg(errs.n > 0, "no error reported");
@@ -1376,7 +1281,7 @@ START_TEST(invalid_cycle_names_the_operators)
     struct rn_job *job = NULL;
     ck_assert_int_ne(rn_job_parse("bad.yaml", t, strlen(t), reg, &job, &errs), 0);
     ck_assert_ptr_null(job);
-    char *all = errors_text(&errs);
+    char *all = rt_errors_text(&errs);
     bool found = false;
     for (size_t i = 0; i < errs.n && !found; i++) {
         const struct rn_job_error *e = &errs.items[i];
@@ -1553,7 +1458,7 @@ START_TEST(invalid_sink_used_as_an_input)
     struct rn_job *job = NULL;
     ck_assert_int_ne(rn_job_parse("bad.yaml", t, strlen(t), reg, &job, &errs), 0);
     ck_assert_ptr_null(job);
-    char *all = errors_text(&errs);
+    char *all = rt_errors_text(&errs);
     bool found = false;
     for (size_t i = 0; i < errs.n && !found; i++) {
         const struct rn_job_error *e = &errs.items[i];
@@ -1598,7 +1503,7 @@ START_TEST(invalid_job_reports_every_error)
     struct rn_job_errors errs = {0};
     struct rn_job *job = NULL;
     ck_assert_int_ne(rn_job_parse("bad.yaml", t, strlen(t), reg, &job, &errs), 0);
-    char *all = errors_text(&errs);
+    char *all = rt_errors_text(&errs);
     ck_assert_msg(errs.n >= 3, "expected at least 3 errors, got:\n%s", all);
     expect_contains(all, "bad.yaml:5:13: operator 'src':");
     expect_contains(all, "bad.yaml:7:11: operator 'keep':");
@@ -1672,14 +1577,14 @@ START_TEST(pack_then_unpack_gives_the_same_job)
                      "    input: u\n"
                      "    with: { prefix: \">> \" }\n");
     rn_registry *reg = registry();
-    struct rn_job *a = parse_ok(reg, text), *b = NULL;
+    struct rn_job *a = rt_parse_ok(reg, text), *b = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     ck_assert_int_eq(rn_job_pack(a, &buf, &len), 0);
     ck_assert_uint_gt(len, 0);
     struct rn_job_errors errs = {0};
     int rc = rn_job_unpack(buf, len, reg, &b, &errs);
-    char *e = errors_text(&errs);
+    char *e = rt_errors_text(&errs);
     ck_assert_msg(rc == 0 && b, "unpack failed: %s\n%s", rn_strerror(rc), e);
     free(e);
     ck_assert_str_eq(b->name, a->name);
@@ -1739,13 +1644,13 @@ START_TEST(pack_then_unpack_keeps_side_outputs_and_key_by_maps)
                        "    type: blackhole\n"
                        "    input: u\n";
     rn_registry *reg = registry();
-    struct rn_job *a = parse_ok(reg, text), *b = NULL;
+    struct rn_job *a = rt_parse_ok(reg, text), *b = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     ck_assert_int_eq(rn_job_pack(a, &buf, &len), 0);
     struct rn_job_errors errs = {0};
     int rc = rn_job_unpack(buf, len, reg, &b, &errs);
-    char *e = errors_text(&errs);
+    char *e = rt_errors_text(&errs);
     ck_assert_msg(rc == 0 && b, "unpack failed: %s\n%s", rn_strerror(rc), e);
     free(e);
     const struct rn_job_node *fa = &a->nodes[rn_job_find(a, "f")], *fb = &b->nodes[rn_job_find(b, "f")];
@@ -1794,13 +1699,6 @@ END_TEST
 /* plugins                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-static const char *env_dir(const char *name)
-{
-    const char *d = getenv(name);
-    ck_assert_msg(d && *d, "%s is not set (run through meson test)", name);
-    return d;
-}
-
 START_TEST(sample_plugin_loads_and_keeps_one_row_in_n)
 {
     rn_registry *reg = registry();
@@ -1809,7 +1707,7 @@ START_TEST(sample_plugin_loads_and_keeps_one_row_in_n)
     char *warn_buf = NULL;
     size_t warn_len = 0;
     FILE *warn = open_memstream(&warn_buf, &warn_len);
-    ck_assert_int_eq(rn_registry_load_dir(reg, env_dir("RUNNEL_SAMPLE_PLUGIN_DIR"), warn, &refused), 0);
+    ck_assert_int_eq(rn_registry_load_dir(reg, rt_env_dir("RUNNEL_SAMPLE_PLUGIN_DIR"), warn, &refused), 0);
     fclose(warn);
     ck_assert_msg(refused == 0, "refused %u: %s", refused, warn_buf);
     free(warn_buf);
@@ -1827,14 +1725,14 @@ START_TEST(sample_plugin_loads_and_keeps_one_row_in_n)
                      "  - { id: one_in_7, type: sample, input: gen, with: { every: 7 } }\n"
                      "  - { id: out, type: file_sink, input: one_in_7, with: { path: \"%s\" } }\n",
                      out);
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct run res = run_job(job);
     ck_assert_msg(res.state == RN_RUN_FINISHED, "%s", res.error);
-    struct lines got = read_part(out, 0, "jsonl"), want = {0};
-    for (int s = 0; s < 10000; s += 7) lines_add(&want, "{\"seq\":%d}", s);
-    expect_lines(&got, &want, "sample every 7");
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines got = read_part(out, 0, "jsonl"), want = {0};
+    for (int s = 0; s < 10000; s += 7) rt_lines_addf(&want, "{\"seq\":%d}", s);
+    rt_lines_expect(&got, &want, "sample every 7");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     run_free(&res);
     rn_job_free(job);
     free(text);
@@ -1848,7 +1746,7 @@ static void expect_refused(const char *file, const char *const *want)
 {
     rn_registry *reg = registry();
     size_t before = rn_registry_len(reg);
-    char *path = fmt("%s/%s", env_dir("RUNNEL_BAD_PLUGIN_DIR"), file);
+    char *path = fmt("%s/%s", rt_env_dir("RUNNEL_BAD_PLUGIN_DIR"), file);
     ck_assert_msg(access(path, R_OK) == 0, "%s is missing (is the test plugin built?)", path);
     struct rn_error err;
     rn_error_clear(&err);
@@ -1895,7 +1793,7 @@ START_TEST(plugin_directory_of_bad_plugins_registers_nothing)
     char *buf = NULL;
     size_t len = 0;
     FILE *warn = open_memstream(&buf, &len);
-    ck_assert_int_eq(rn_registry_load_dir(reg, env_dir("RUNNEL_BAD_PLUGIN_DIR"), warn, &refused), 0);
+    ck_assert_int_eq(rn_registry_load_dir(reg, rt_env_dir("RUNNEL_BAD_PLUGIN_DIR"), warn, &refused), 0);
     fclose(warn);
     ck_assert_uint_eq(refused, 3);
     expect_contains(buf, "bad_abi.so");
@@ -1929,7 +1827,7 @@ END_TEST
 static void expect_failure(const char *text, const char *op, const char *detail)
 {
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct rn_error err;
     char *logbuf = NULL;
     size_t loglen = 0;
@@ -2038,7 +1936,7 @@ START_TEST(back_pressure_keeps_memory_bounded)
      * reused, so the bound grows by that much there. */
     const long bound_kib = (200L + (UNDER_ASAN ? 256L : 0L)) * 1024L;
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, "operators:\n"
+    struct rn_job *job = rt_parse_ok(reg, "operators:\n"
                                        "  - { id: bids, type: nexmark, with: { events: 0 } }\n"
                                        "  - { id: slow, type: test_slow_sink, input: bids, partition: rebalance, "
                                        "with: { sleep_ms: 2 } }\n");
@@ -2079,7 +1977,7 @@ END_TEST
 static void run_then_cancel(const char *text, int run_ms, const char *busy)
 {
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct rn_error err;
     rn_runner *r = rn_runner_create(job, NULL, &err);
     ck_assert_msg(r != NULL, "%s", err.msg);
@@ -2130,7 +2028,7 @@ END_TEST
 START_TEST(destroy_of_a_running_job_cancels_it)
 {
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, "operators:\n"
+    struct rn_job *job = rt_parse_ok(reg, "operators:\n"
                                        "  - { id: bids, type: nexmark, with: { events: 0 } }\n"
                                        "  - { id: slow, type: test_slow_sink, input: bids, partition: rebalance }\n");
     struct rn_error err;
@@ -2167,7 +2065,7 @@ static void check_watermarks(const char *partition_line)
                      "%s",
                      WM_ROWS, (long long)WM_BASE, partition_line);
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct run res = run_job(job);
     ck_assert_msg(res.state == RN_RUN_FINISHED, "%s", res.error);
     int64_t max_all = INT64_MIN;
@@ -2220,7 +2118,7 @@ static void run_split_job(int splits)
                      "    input: gen\n",
                      WM_ROWS, splits, (long long)WM_BASE);
     rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     struct run res = run_job(job);
     ck_assert_msg(res.state == RN_RUN_FINISHED, "%s", res.error);
     run_free(&res);

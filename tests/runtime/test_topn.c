@@ -17,144 +17,32 @@
 #include "builtin.h"
 #include "runnel/runner.h"
 #include "runnel/window_fn.h"
+#include "rtutil.h"
 #include "testutil.h"
-
-/* Assertions that call into Check only when they fail (loops over thousands of lines). */
-#define CHECK_MSG(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
 
 static void setup(void) { tu_tmp_setup("runnel-topn"); }
 static void teardown(void) { tu_tmp_teardown(); }
 
-static const char *backends[] = {"memory", "rocksdb"};
-
-static rn_registry *registry(void)
-{
-    struct rn_error err;
-    rn_registry *r = rn_registry_create();
-    ck_assert(r && rn_builtin_register(r, &err) == 0);
-    return r;
-}
-
-static const char *env_dir(const char *name)
-{
-    const char *d = getenv(name);
-    ck_assert_msg(d && *d, "%s is not set (run through meson test)", name);
-    return d;
-}
-
 /* The registry with the example plugins (median_price among them). */
 static rn_registry *registry_with_plugins(void)
 {
-    rn_registry *r = registry();
+    rn_registry *r = rt_registry();
     unsigned refused = 0;
     FILE *warn = fopen("/dev/null", "w");
-    ck_assert_int_eq(rn_registry_load_dir(r, env_dir("RUNNEL_SAMPLE_PLUGIN_DIR"), warn, &refused), 0);
+    ck_assert_int_eq(rn_registry_load_dir(r, rt_env_dir("RUNNEL_SAMPLE_PLUGIN_DIR"), warn, &refused), 0);
     fclose(warn);
     ck_assert_uint_eq(refused, 0);
     return r;
 }
 
-static struct rn_job *parse_ok(rn_registry *reg, const char *text)
-{
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    if (rn_job_parse("topn.yaml", text, strlen(text), reg, &job, &errs)) {
-        char *log = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&log, &len);
-        rn_job_errors_print(&errs, f);
-        fclose(f);
-        ck_abort_msg("job does not validate:\n%s\n%s", log, text);
-    }
-    rn_job_errors_free(&errs);
-    return job;
-}
-
-/* Runs a job to its end; fails the test unless it finished. */
-static void run_ok(const struct rn_job *job)
-{
-    struct rn_error err;
-    FILE *log = fopen("/dev/null", "w");
-    struct rn_run_options o = {.log = log};
-    rn_runner *r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(r, "%s", err.msg);
-    ck_assert(rn_runner_start(r, &err) == 0);
-    ck_assert_msg(rn_runner_wait(r, 60000), "the job did not end");
-    const char *why = NULL;
-    enum rn_run_state s = rn_runner_state(r, &why);
-    ck_assert_msg(s == RN_RUN_FINISHED, "the job did not finish: %s", why ? why : "?");
-    rn_runner_destroy(r);
-    fclose(log);
-}
-
-struct lines {
-    size_t n, cap;
-    char **v;
-};
-
-static void push(struct lines *l, char *owned)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 256;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        ck_assert(l->v);
-    }
-    l->v[l->n++] = owned;
-}
-
-static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static void lines_free(struct lines *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-/* The rows of every part-*.csv in dir (header lines dropped), sorted. */
-static struct lines read_csv(const char *dir)
-{
-    struct lines l = {0};
-    DIR *d = opendir(dir);
-    ck_assert_msg(d, "no output directory %s", dir);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "part-", 5)) continue;
-        char *path = tu_fmt("%s/%s", dir, e->d_name), *text = tu_slurp(path);
-        ck_assert(text);
-        bool header = true;
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            if (!header) push(&l, strdup(line));
-            header = false;
-        }
-        free(text);
-        free(path);
-    }
-    closedir(d);
-    qsort(l.v, l.n, sizeof *l.v, cmp_line);
-    return l;
-}
-
-/* Compares the job's output lines with the expected ones (both sorted here). */
-static void expect_lines(struct lines *got, struct lines *want, const char *what)
-{
-    qsort(want->v, want->n, sizeof *want->v, cmp_line);
-    size_t n = got->n < want->n ? got->n : want->n;
-    for (size_t i = 0; i < n; i++)
-        CHECK_MSG(!strcmp(got->v[i], want->v[i]), "%s: line %zu of %zu:\n got  %s\n want %s", what, i, want->n, got->v[i],
-                  want->v[i]);
-    CHECK_MSG(got->n == want->n, "%s: %zu lines, want %zu (first missing or extra: %s)", what, got->n, want->n,
-              got->n > want->n ? got->v[n] : want->v[n]);
-}
-
 /* Runs job text (printf'd with backend, state dir and output dir) and returns its output lines. */
-static struct lines run_job(rn_registry *reg, const char *text)
+static struct rt_lines run_job(rn_registry *reg, const char *text)
 {
-    struct rn_job *job = parse_ok(reg, text);
-    run_ok(job);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    rt_run_ok(job, NULL, NULL);
     rn_job_free(job);
     char *out = tu_tmp_path("out");
-    struct lines l = read_csv(out);
+    struct rt_lines l = rt_read_csv_parts(out);
     free(out);
     return l;
 }
@@ -188,7 +76,7 @@ static bool tied(const struct row *p, const struct row *q)
 }
 
 /* Sorts the m rows of one group and appends the kept ones as lines: fmt_row(row, rank). */
-static void top_of_group(struct row *g, size_t m, size_t n, bool ties, struct lines *want,
+static void top_of_group(struct row *g, size_t m, size_t n, bool ties, struct rt_lines *want,
                          char *(*fmt_row)(const struct row *, int64_t rank, const void *user), const void *user)
 {
     qsort(g, m, sizeof *g, cmp_rows);
@@ -197,7 +85,7 @@ static void top_of_group(struct row *g, size_t m, size_t n, bool ties, struct li
     int64_t rank = 0;
     for (size_t i = 0; i < keep; i++) {
         if (!(ties && i > 0 && tied(&g[i], &g[i - 1]))) rank = (int64_t)i + 1;
-        push(want, fmt_row(&g[i], rank, user));
+        rt_lines_push(want, fmt_row(&g[i], rank, user));
     }
 }
 
@@ -226,9 +114,9 @@ static char *fmt_win_row(const struct row *r, int64_t rank, const void *user)
 }
 
 /* The expected lines of WIN_JOB for windows of size / slide (tumbling: slide = size). */
-static struct lines expected_windows(int mod, int64_t size, int64_t slide, size_t n, bool ties)
+static struct rt_lines expected_windows(int mod, int64_t size, int64_t slide, size_t n, bool ties)
 {
-    struct lines want = {0};
+    struct rt_lines want = {0};
     struct row *all = malloc(WIN_ROWS * sizeof *all), *g = malloc(WIN_ROWS * sizeof *g);
     for (int64_t s = 0; s < WIN_ROWS; s++) all[s] = (struct row){s % 7, (s * 7919) % 101 % mod, 0, s, s * 3, false};
     g_order = (struct order){true, false};
@@ -250,15 +138,15 @@ static struct lines expected_windows(int mod, int64_t size, int64_t slide, size_
 static void check_windowed(int parallelism, const char *backend, int mod, const char *window, int64_t size,
                            int64_t slide, int n, bool ties)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *sdir = tu_tmp_path("state"), *out = tu_tmp_path("out");
     char *text = tu_fmt(WIN_JOB, parallelism, backend, sdir, WIN_ROWS, mod, n, ties ? "true" : "false", window, out);
-    struct lines got = run_job(reg, text), want = expected_windows(mod, size, slide, (size_t)n, ties);
+    struct rt_lines got = run_job(reg, text), want = expected_windows(mod, size, slide, (size_t)n, ties);
     char *what = tu_fmt("%s P=%d %s n=%d ties=%d", backend, parallelism, window, n, ties);
-    expect_lines(&got, &want, what);
+    rt_lines_expect_sorted(&got, &want, what);
     free(what);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(text);
     free(sdir);
     free(out);
@@ -268,21 +156,21 @@ static void check_windowed(int parallelism, const char *backend, int mod, const 
 START_TEST(top_n_tumbling_keeps_exactly_n_first_arrived_winning_ties)
 {
     /* ~48 rows per key and window over 23 values: ties at the n-th */
-    check_windowed(1, backends[_i], 23, "{type: tumbling, size: 1s}", 1000, 1000, 3, false);
+    check_windowed(1, rt_backends[_i], 23, "{type: tumbling, size: 1s}", 1000, 1000, 3, false);
 }
 END_TEST
 
 START_TEST(top_n_tumbling_with_ties_keeps_every_row_tied_with_the_nth)
 {
     /* 5 values: heavy ties; RANK semantics (1, 1, 3, ...) */
-    check_windowed(1, backends[_i], 5, "{type: tumbling, size: 1s}", 1000, 1000, 2, true);
+    check_windowed(1, rt_backends[_i], 5, "{type: tumbling, size: 1s}", 1000, 1000, 2, true);
 }
 END_TEST
 
 START_TEST(top_n_sliding_windows_equal_a_direct_computation)
 {
-    check_windowed(1, backends[_i], 23, "{type: sliding, size: 2s, slide: 500ms}", 2000, 500, 4, false);
-    check_windowed(1, backends[_i], 7, "{type: sliding, size: 1500ms, slide: 1s}", 1500, 1000, 2, true);
+    check_windowed(1, rt_backends[_i], 23, "{type: sliding, size: 2s, slide: 500ms}", 2000, 500, 4, false);
+    check_windowed(1, rt_backends[_i], 7, "{type: sliding, size: 1500ms, slide: 1s}", 1500, 1000, 2, true);
 }
 END_TEST
 
@@ -290,7 +178,7 @@ START_TEST(top_n_at_parallelism_2_gives_the_same_results)
 {
     /* a key's values in a window are distinct (101 is prime, 7 * 7919 invertible mod it, ~48
      * rows): no tie depends on the arrival order across the two source subtasks */
-    check_windowed(2, backends[_i], 101, "{type: tumbling, size: 1s}", 1000, 1000, 5, false);
+    check_windowed(2, rt_backends[_i], 101, "{type: tumbling, size: 1s}", 1000, 1000, 5, false);
 }
 END_TEST
 
@@ -299,7 +187,7 @@ START_TEST(top_n_drops_rows_whose_window_has_fired)
     /* every 1000th row is 9 s behind (t = (seq - 3000) * 3 ms) with a watermark bound of 0: such
      * a row is late when its window's end - 1 is at or below the watermark that the previous
      * batch left (datagen emits RN_BATCH_ROWS rows per batch and a watermark after each) */
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *sdir = tu_tmp_path("state"), *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - id: gen\n    type: datagen\n"
@@ -309,8 +197,8 @@ START_TEST(top_n_drops_rows_whose_window_has_fired)
                         "  - id: top\n    type: top_n\n    input: gen\n    key_by: k\n"
                         "    with: { n: 2, order_by: \"a desc\", rank_column: rk, window: {type: tumbling, size: 1s} }\n"
                         "  - { id: out, type: file_sink, input: top, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir, WIN_ROWS, out);
-    struct lines got = run_job(reg, text), want = {0};
+                        rt_backends[_i], sdir, WIN_ROWS, out);
+    struct rt_lines got = run_job(reg, text), want = {0};
     struct row *all = malloc(WIN_ROWS * sizeof *all), *g = malloc(WIN_ROWS * sizeof *g);
     bool *late = calloc(WIN_ROWS, sizeof *late);
     int64_t wm = INT64_MIN, max_t = INT64_MIN, min_t = INT64_MAX, n_late = 0;
@@ -337,9 +225,9 @@ START_TEST(top_n_drops_rows_whose_window_has_fired)
     free(all);
     free(g);
     free(late);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(text);
     free(sdir);
     free(out);
@@ -357,7 +245,7 @@ START_TEST(top_n_over_window_results_keeps_each_windows_maximum)
     FILE *f = fopen(in, "w");
     ck_assert(f);
     fprintf(f, "auction,cnt,window_end\n");
-    struct lines want = {0};
+    struct rt_lines want = {0};
     for (int64_t w = 1; w <= 40; w++) {
         int64_t end = w * 2000, best = -1;
         for (int64_t a = 0; a < 30; a++) {
@@ -367,11 +255,11 @@ START_TEST(top_n_over_window_results_keeps_each_windows_maximum)
         for (int64_t a = 0; a < 30; a++) {
             int64_t cnt = (a * 37 + w * 11) % 13 + (a % 5 == 0 ? 3 : 0);
             fprintf(f, "%" PRId64 ",%" PRId64 ",%" PRId64 "\n", 1000 + a, cnt, end);
-            if (cnt == best) push(&want, tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",1", 1000 + a, cnt, end));
+            if (cnt == best) rt_lines_push(&want, tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",1", 1000 + a, cnt, end));
         }
     }
     fclose(f);
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *sdir = tu_tmp_path("state"), *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - id: counts\n    type: file_source\n"
@@ -380,11 +268,11 @@ START_TEST(top_n_over_window_results_keeps_each_windows_maximum)
                         "  - id: hot\n    type: top_n\n    input: counts\n    key_by: window_end\n"
                         "    with: { n: 1, order_by: \"cnt desc\", with_ties: true, rank_column: r, window_column: window_end }\n"
                         "  - { id: out, type: file_sink, input: hot, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir, in, out);
-    struct lines got = run_job(reg, text);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+                        rt_backends[_i], sdir, in, out);
+    struct rt_lines got = run_job(reg, text);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(text);
     free(sdir);
     free(out);
@@ -405,7 +293,7 @@ static char *fmt_plain_row(const struct row *r, int64_t rank, const void *user)
 START_TEST(top_n_without_window_emits_each_keys_final_rows_at_the_end)
 {
     /* two order keys: a desc, then b asc with its nulls last; 5000 rows over 3+ batches */
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *sdir = tu_tmp_path("state"), *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - id: gen\n    type: datagen\n"
@@ -414,8 +302,8 @@ START_TEST(top_n_without_window_emits_each_keys_final_rows_at_the_end)
                         "  - id: top\n    type: top_n\n    input: gen\n    key_by: k\n"
                         "    with: { n: 4, order_by: \"a desc, b\", rank_column: rank }\n"
                         "  - { id: out, type: file_sink, input: top, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir, out);
-    struct lines got = run_job(reg, text), want = {0};
+                        rt_backends[_i], sdir, out);
+    struct rt_lines got = run_job(reg, text), want = {0};
     g_order = (struct order){true, true};
     struct row *g = malloc(15000 * sizeof *g);
     for (int64_t k = 0; k < 13; k++) {
@@ -425,9 +313,9 @@ START_TEST(top_n_without_window_emits_each_keys_final_rows_at_the_end)
         top_of_group(g, m, 4, false, &want, fmt_plain_row, NULL);
     }
     free(g);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(text);
     free(sdir);
     free(out);
@@ -438,7 +326,7 @@ END_TEST
 START_TEST(top_n_nulls_first_and_ascending_order)
 {
     /* a asc, b desc nulls first: the null b rows lead their a */
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     char *sdir = tu_tmp_path("state"), *out = tu_tmp_path("out");
     char *text = tu_fmt("state: { backend: %s, dir: %s }\noperators:\n"
                         "  - id: gen\n    type: datagen\n"
@@ -447,8 +335,8 @@ START_TEST(top_n_nulls_first_and_ascending_order)
                         "  - id: top\n    type: top_n\n    input: gen\n    key_by: k\n"
                         "    with: { n: 6, order_by: \"a ASC, b DESC NULLS FIRST\", rank_column: rank }\n"
                         "  - { id: out, type: file_sink, input: top, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir, out);
-    struct lines got = run_job(reg, text), want = {0};
+                        rt_backends[_i], sdir, out);
+    struct rt_lines got = run_job(reg, text), want = {0};
     /* reference: a asc, then null b first, then b desc, then seq */
     for (int64_t k = 0; k < 3; k++) {
         struct row best[6];
@@ -471,11 +359,11 @@ START_TEST(top_n_nulls_first_and_ascending_order)
             memmove(&best[at + 1], &best[at], (m - 1 - at) * sizeof *best);
             best[at] = r;
         }
-        for (size_t i = 0; i < m; i++) push(&want, fmt_plain_row(&best[i], (int64_t)i + 1, NULL));
+        for (size_t i = 0; i < m; i++) rt_lines_push(&want, fmt_plain_row(&best[i], (int64_t)i + 1, NULL));
     }
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(text);
     free(sdir);
     free(out);
@@ -485,48 +373,37 @@ END_TEST
 
 /* ---- bad options ---- */
 
-static void expect_invalid(rn_registry *reg, const char *text, const char *word)
-{
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    ck_assert(rn_job_parse("topn.yaml", text, strlen(text), reg, &job, &errs) != 0);
-    bool found = false;
-    for (size_t i = 0; i < errs.n; i++) found |= strstr(errs.items[i].msg, word) != NULL && errs.items[i].line > 0;
-    ck_assert_msg(found, "no positioned error with \"%s\" (first: %s)\n%s", word, errs.n ? errs.items[0].msg : "none", text);
-    rn_job_errors_free(&errs);
-}
-
 #define GEN "operators:\n  - id: g\n    type: datagen\n    with: { fields: { k: seq, a: seq, t: \"to_timestamp(seq)\", v: \"CAST(NULL AS vector<2>)\" } }\n" \
             "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
 
 START_TEST(top_n_bad_options_are_refused_with_their_position)
 {
-    rn_registry *reg = registry();
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { n: 0, order_by: a } }\n", "n must be");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"nope desc\" } }\n", "nope");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a sideways\" } }\n",
-                   "order_by");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a nulls\" } }\n",
-                   "order_by");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a desc nulls middle\" } }\n",
-                   "nulls first");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: v } }\n", "vector");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a,\" } }\n", "no expression");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, with: { order_by: a } }\n", "key_by");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window: { type: session, gap: 1s } } }\n",
-                   "tumbling and sliding");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window: { type: tumbling } } }\n",
-                   "size");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window: { type: tumbling, size: 1s }, window_column: t } }\n",
-                   "not both");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window_column: nope } }\n",
-                   "no column 'nope'");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window_column: v } }\n",
-                   "not a timestamp");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, rank_column: a } }\n",
-                   "already has a column 'a'");
-    expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, limit: 3 } }\n",
-                   "unknown option");
+    rn_registry *reg = rt_registry();
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { n: 0, order_by: a } }\n", "n must be");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"nope desc\" } }\n", "nope");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a sideways\" } }\n",
+                      "order_by");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a nulls\" } }\n",
+                      "order_by");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a desc nulls middle\" } }\n",
+                      "nulls first");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: v } }\n", "vector");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: \"a,\" } }\n", "no expression");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, with: { order_by: a } }\n", "key_by");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window: { type: session, gap: 1s } } }\n",
+                      "tumbling and sliding");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window: { type: tumbling } } }\n",
+                      "size");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window: { type: tumbling, size: 1s }, window_column: t } }\n",
+                      "not both");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window_column: nope } }\n",
+                      "no column 'nope'");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, window_column: v } }\n",
+                      "not a timestamp");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, rank_column: a } }\n",
+                      "already has a column 'a'");
+    rt_expect_invalid(reg, GEN "  - { id: x, type: top_n, input: g, key_by: k, with: { order_by: a, limit: 3 } }\n",
+                      "unknown option");
     rn_registry_destroy(reg);
 }
 END_TEST
@@ -573,12 +450,12 @@ static char *median_line(int64_t k, const int64_t *seqs, size_t n, bool bounds, 
     return tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%zu", k, ws, we, med, m);
 }
 
-static struct lines run_wp(const char *backend, int rows, int keys, const char *time_expr, const char *bound, const char *window)
+static struct rt_lines run_wp(const char *backend, int rows, int keys, const char *time_expr, const char *bound, const char *window)
 {
     rn_registry *reg = registry_with_plugins();
     char *sdir = tu_tmp_path("state"), *out = tu_tmp_path("out");
     char *text = tu_fmt(WP_JOB, backend, sdir, rows, keys, time_expr, bound, window, out);
-    struct lines got = run_job(reg, text);
+    struct rt_lines got = run_job(reg, text);
     free(text);
     free(sdir);
     free(out);
@@ -587,9 +464,9 @@ static struct lines run_wp(const char *backend, int rows, int keys, const char *
 }
 
 /* The reference for time windows of size / slide over t = seq * step. */
-static struct lines expected_time_windows(int rows, int keys, int64_t step, int64_t size, int64_t slide)
+static struct rt_lines expected_time_windows(int rows, int keys, int64_t step, int64_t size, int64_t slide)
 {
-    struct lines want = {0};
+    struct rt_lines want = {0};
     int64_t *seqs = malloc((size_t)rows * sizeof *seqs);
     int64_t t_max = (rows - 1) * step;
     for (int64_t start = -((size - 1) / slide) * slide; start <= t_max; start += slide)
@@ -597,7 +474,7 @@ static struct lines expected_time_windows(int rows, int keys, int64_t step, int6
             size_t n = 0;
             for (int64_t s = k; s < rows; s += keys)
                 if (s * step >= start && s * step < start + size) seqs[n++] = s;
-            if (n) push(&want, median_line(k, seqs, n, true, start, start + size));
+            if (n) rt_lines_push(&want, median_line(k, seqs, n, true, start, start + size));
         }
     free(seqs);
     return want;
@@ -605,21 +482,21 @@ static struct lines expected_time_windows(int rows, int keys, int64_t step, int6
 
 START_TEST(window_process_calls_the_plugin_with_each_tumbling_windows_rows)
 {
-    struct lines got = run_wp(backends[_i], 20000, 5, "seq * 3", "0ms", "{type: tumbling, size: 1s}");
-    struct lines want = expected_time_windows(20000, 5, 3, 1000, 1000);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines got = run_wp(rt_backends[_i], 20000, 5, "seq * 3", "0ms", "{type: tumbling, size: 1s}");
+    struct rt_lines want = expected_time_windows(20000, 5, 3, 1000, 1000);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
 }
 END_TEST
 
 START_TEST(window_process_sliding_windows_gather_every_pane)
 {
-    struct lines got = run_wp(backends[_i], 20000, 5, "seq * 3", "0ms", "{type: sliding, size: 2s, slide: 500ms}");
-    struct lines want = expected_time_windows(20000, 5, 3, 2000, 500);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines got = run_wp(rt_backends[_i], 20000, 5, "seq * 3", "0ms", "{type: sliding, size: 2s, slide: 500ms}");
+    struct rt_lines want = expected_time_windows(20000, 5, 3, 2000, 500);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
 }
 END_TEST
 
@@ -631,9 +508,9 @@ START_TEST(window_process_session_windows_merge_across_batches)
      * stored session when batch 1 arrives. Gap 1 s. */
     const char *t = "CASE WHEN seq < 4096 THEN (CASE WHEN seq % 2 = 0 THEN seq * 10 ELSE 100000 + seq * 10 END) "
                     "WHEN seq < 8192 THEN 40960 + (seq - 4096) * 15 ELSE 200000 + (seq - 8192) * 10 END";
-    struct lines got = run_wp(backends[_i], 12288, 3, t, "200s", "{type: session, gap: 1s}");
+    struct rt_lines got = run_wp(rt_backends[_i], 12288, 3, t, "200s", "{type: session, gap: 1s}");
     /* reference: per key, rows by time, a new session where the next time is more than gap on */
-    struct lines want = {0};
+    struct rt_lines want = {0};
     int64_t *ts = malloc(12288 * sizeof *ts), *seqs = malloc(12288 * sizeof *seqs);
     for (int64_t s = 0; s < 12288; s++)
         ts[s] = s < 4096 ? (s % 2 == 0 ? s * 10 : 100000 + s * 10) : s < 8192 ? 40960 + (s - 4096) * 15 : 200000 + (s - 8192) * 10;
@@ -650,23 +527,23 @@ START_TEST(window_process_session_windows_merge_across_batches)
         size_t from = 0;
         for (size_t i = 1; i <= n; i++)
             if (i == n || ts[seqs[i]] > ts[seqs[i - 1]] + 1000) {
-                push(&want, median_line(k, seqs + from, i - from, true, ts[seqs[from]], ts[seqs[i - 1]] + 1000));
+                rt_lines_push(&want, median_line(k, seqs + from, i - from, true, ts[seqs[from]], ts[seqs[i - 1]] + 1000));
                 from = i;
             }
     }
     free(ts);
     free(seqs);
     ck_assert_uint_eq(want.n, 6);   /* per key: A + bridge + B, and the last cluster */
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
 }
 END_TEST
 
 /* The reference for count windows: every `slide` rows of a key, its last `size` rows. */
-static struct lines expected_counts(int rows, int keys, int64_t size, int64_t slide)
+static struct rt_lines expected_counts(int rows, int keys, int64_t size, int64_t slide)
 {
-    struct lines want = {0};
+    struct rt_lines want = {0};
     for (int64_t k = 0; k < keys; k++) {
         int64_t *seqs = malloc((size_t)rows * sizeof *seqs);
         size_t n = 0;
@@ -674,7 +551,7 @@ static struct lines expected_counts(int rows, int keys, int64_t size, int64_t sl
             seqs[n++] = s;
             if ((int64_t)n % slide == 0) {
                 size_t from = (int64_t)n > size ? n - (size_t)size : 0;
-                push(&want, median_line(k, seqs + from, n - from, false, 0, 0));
+                rt_lines_push(&want, median_line(k, seqs + from, n - from, false, 0, 0));
             }
         }
         free(seqs);
@@ -684,33 +561,33 @@ static struct lines expected_counts(int rows, int keys, int64_t size, int64_t sl
 
 START_TEST(window_process_count_windows_fire_every_slide_rows)
 {
-    struct lines got = run_wp(backends[_i], 20000, 7, "seq", "0ms", "{type: count, size: 100}");
-    struct lines want = expected_counts(20000, 7, 100, 100);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
-    got = run_wp(backends[_i], 20000, 7, "seq", "0ms", "{type: count, size: 250, slide: 60}");
+    struct rt_lines got = run_wp(rt_backends[_i], 20000, 7, "seq", "0ms", "{type: count, size: 100}");
+    struct rt_lines want = expected_counts(20000, 7, 100, 100);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
+    got = run_wp(rt_backends[_i], 20000, 7, "seq", "0ms", "{type: count, size: 250, slide: 60}");
     want = expected_counts(20000, 7, 250, 60);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
 }
 END_TEST
 
 START_TEST(window_process_global_window_fires_at_the_end)
 {
-    struct lines got = run_wp(backends[_i], 15000, 4, "seq", "0ms", "{type: global}");
-    struct lines want = {0};
+    struct rt_lines got = run_wp(rt_backends[_i], 15000, 4, "seq", "0ms", "{type: global}");
+    struct rt_lines want = {0};
     int64_t *seqs = malloc(15000 * sizeof *seqs);
     for (int64_t k = 0; k < 4; k++) {
         size_t n = 0;
         for (int64_t s = k; s < 15000; s += 4) seqs[n++] = s;
-        push(&want, median_line(k, seqs, n, false, 0, 0));
+        rt_lines_push(&want, median_line(k, seqs, n, false, 0, 0));
     }
     free(seqs);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
 }
 END_TEST
 
@@ -719,17 +596,17 @@ END_TEST
  * straddles midnight UTC). */
 START_TEST(window_process_processing_time_windows_fire_at_the_end_of_the_input)
 {
-    struct lines got = run_wp(backends[_i], 4000, 4, "seq", "0ms", "{type: tumbling, size: 1d, time: processing}");
+    struct rt_lines got = run_wp(rt_backends[_i], 4000, 4, "seq", "0ms", "{type: tumbling, size: 1d, time: processing}");
     ck_assert_msg(got.n >= 4 && got.n <= 8, "%zu windows for 4 keys", got.n);
-    lines_free(&got);
+    rt_lines_free(&got);
 }
 END_TEST
 
 START_TEST(window_function_plugin_of_another_abi_is_refused)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     struct rn_error err;
-    const char *path = env_dir("RUNNEL_BAD_WINDOW_FN");
+    const char *path = rt_env_dir("RUNNEL_BAD_WINDOW_FN");
     ck_assert_int_ne(rn_registry_load_plugin(reg, path, &err), 0);
     ck_assert_msg(strstr(err.msg, "window-function ABI 2.0") && strstr(err.msg, "ABI 1.0"), "message: %s", err.msg);
     ck_assert_ptr_null(rn_registry_find_window_fn(reg, "from_the_future"));
@@ -751,23 +628,23 @@ END_TEST
 START_TEST(window_process_bad_function_or_options_are_refused_with_their_position)
 {
     rn_registry *reg = registry_with_plugins();
-    expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
+    rt_expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
                                "function: median_prise } }\n",
                    "no window function 'median_prise'");
-    expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
+    rt_expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
                                "function: median_price, options: { colum: price } } }\n",
                    "unknown option 'colum' for window function 'median_price'");
-    expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
+    rt_expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
                                "function: median_price, options: { column: nope } } }\n",
                    "no column 'nope'");
-    expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
+    rt_expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: tumbling, size: 1s }, "
                                "function: median_price, options: { column: [a, b] } } }\n",
                    "must be a string");
-    expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: hopping, size: 1s }, "
+    rt_expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, key_by: k, with: { window: { type: hopping, size: 1s }, "
                                "function: median_price } }\n",
                    "unknown window type");
-    expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, with: { window: { type: global }, function: median_price } }\n",
-                   "key_by");
+    rt_expect_invalid(reg, WP_GEN "  - { id: x, type: window_process, input: g, with: { window: { type: global }, function: median_price } }\n",
+                      "key_by");
     rn_registry_destroy(reg);
 }
 END_TEST

@@ -18,140 +18,11 @@
 #include "builtin.h"
 #include "runnel/aggregate.h"
 #include "runnel/runner.h"
+#include "rtutil.h"
 #include "testutil.h"
 
 static void setup(void) { tu_tmp_setup("runnel-window"); }
 static void teardown(void) { tu_tmp_teardown(); }
-
-static const char *backends[] = {"memory", "rocksdb"};
-
-static rn_registry *registry(void)
-{
-    struct rn_error err;
-    rn_registry *r = rn_registry_create();
-    ck_assert(r && rn_builtin_register(r, &err) == 0);
-    return r;
-}
-
-static struct rn_job *parse_ok(rn_registry *reg, const char *text)
-{
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    if (rn_job_parse("window.yaml", text, strlen(text), reg, &job, &errs)) {
-        char *log = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&log, &len);
-        rn_job_errors_print(&errs, f);
-        fclose(f);
-        ck_abort_msg("job does not validate:\n%s\n%s", log, text);
-    }
-    rn_job_errors_free(&errs);
-    return job;
-}
-
-/* Runs a job to its end; returns the final state, the failure text, and (when metric is set)
- * the value of that counter of node `node`. */
-static enum rn_run_state run_job(const struct rn_job *job, char *why, size_t len, const char *node, const char *metric,
-                                 uint64_t *value)
-{
-    struct rn_error err;
-    FILE *log = fopen("/dev/null", "w");
-    struct rn_run_options o = {.log = log};
-    rn_runner *r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(r, "%s", err.msg);
-    ck_assert(rn_runner_start(r, &err) == 0);
-    ck_assert_msg(rn_runner_wait(r, 100000), "the job did not end");
-    const char *w = NULL;
-    enum rn_run_state s = rn_runner_state(r, &w);
-    if (why) snprintf(why, len, "%s", w ? w : "");
-    if (metric) {
-        *value = 0;
-        int at = rn_job_find(job, node);
-        ck_assert(at >= 0);
-        const char *name;
-        uint64_t v;
-        for (uint32_t i = 0; rn_runner_node_metric(r, (uint32_t)at, i, &name, &v); i++)
-            if (!strcmp(name, metric)) *value = v;
-    }
-    rn_runner_destroy(r);
-    fclose(log);
-    return s;
-}
-
-static void run_ok(const char *text, rn_registry *reg_or_null)
-{
-    rn_registry *reg = reg_or_null ? reg_or_null : registry();
-    struct rn_job *job = parse_ok(reg, text);
-    char why[1024];
-    ck_assert_msg(run_job(job, why, sizeof why, NULL, NULL, NULL) == RN_RUN_FINISHED, "%s\n%s", why, text);
-    rn_job_free(job);
-    if (!reg_or_null) rn_registry_destroy(reg);
-}
-
-/* ---- lines: CSV output read back, expected lines built here ---- */
-
-struct lines {
-    size_t n, cap;
-    char **v;
-};
-
-static void lines_add(struct lines *l, char *s)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = s;
-}
-
-static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static void lines_sort(struct lines *l) { qsort(l->v, l->n, sizeof *l->v, cmp_line); }
-
-static void lines_free(struct lines *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-/* The rows of every part-* file in dir (header lines dropped), sorted. */
-static struct lines read_csv_parts(const char *dir)
-{
-    struct lines l = {0};
-    DIR *d = opendir(dir);
-    ck_assert_msg(d, "no output directory %s", dir);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "part-", 5)) continue;
-        char *path = tu_fmt("%s/%s", dir, e->d_name), *text = tu_slurp(path);
-        ck_assert(text);
-        bool header = true;
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            if (header) {
-                header = false;
-                continue;
-            }
-            lines_add(&l, strdup(line));
-        }
-        free(text);
-        free(path);
-    }
-    closedir(d);
-    lines_sort(&l);
-    return l;
-}
-
-/* Compares sorted lines; on a difference, says where. */
-static void expect_lines(struct lines *got, struct lines *want, const char *what)
-{
-    lines_sort(got);
-    lines_sort(want);
-    size_t i = 0;
-    while (i < got->n && i < want->n && !strcmp(got->v[i], want->v[i])) i++;
-    ck_assert_msg(i == got->n && i == want->n, "%s: %zu rows, %zu expected; first difference at %zu:\n got  %s\n want %s",
-                  what, got->n, want->n, i, i < got->n ? got->v[i] : "(none)", i < want->n ? want->v[i] : "(none)");
-}
 
 /* ---- the simulation of keyed tumbling/sliding event-time windows ---- */
 
@@ -214,8 +85,8 @@ struct sim {
     int64_t wmin, nwin;          /* window index = (start - wmin) / slide */
     struct acc *acc;             /* [key][window] */
     bool *fired;
-    struct lines out;
-    struct lines late;           /* rows dropped as late: "k,v,ts" */
+    struct rt_lines out;
+    struct rt_lines late;           /* rows dropped as late: "k,v,ts" */
     bool with_order;
 };
 
@@ -266,7 +137,7 @@ static void simulate(struct sim *s, gen_fn gen, int64_t rows)
             if (!placed) {
                 char v[32] = "";
                 if (!r.vnull) snprintf(v, sizeof v, "%" PRId64, r.v);
-                lines_add(&s->late, tu_fmt("%" PRId64 ",%s,%" PRId64, r.k, v, r.ts));
+                rt_lines_push(&s->late, tu_fmt("%" PRId64 ",%s,%" PRId64, r.k, v, r.ts));
             }
         }
         /* late firings: once per (key, window) per batch, with the whole batch in */
@@ -277,7 +148,7 @@ static void simulate(struct sim *s, gen_fn gen, int64_t rows)
             bool *fired;
             struct acc *a = sim_acc(s, re[2 * i], re[2 * i + 1], &fired);
             *fired = true;
-            lines_add(&s->out, acc_line(re[2 * i], true, re[2 * i + 1], re[2 * i + 1] + s->size, a, s->with_order));
+            rt_lines_push(&s->out, acc_line(re[2 * i], true, re[2 * i + 1], re[2 * i + 1] + s->size, a, s->with_order));
         }
         int64_t nwm = b0 + 4096 >= rows ? INT64_MAX : maxts - s->bound - 1;
         if (nwm <= wm) continue;
@@ -289,7 +160,7 @@ static void simulate(struct sim *s, gen_fn gen, int64_t rows)
                 bool *fired = &s->fired[k * s->nwin + i];
                 if (!a->n || *fired || w + s->size - 1 > wm) continue;
                 *fired = true;
-                lines_add(&s->out, acc_line(k, true, w, w + s->size, a, s->with_order));
+                rt_lines_push(&s->out, acc_line(k, true, w, w + s->size, a, s->with_order));
             }
     }
     free(re);
@@ -300,8 +171,8 @@ static void sim_free(struct sim *s)
     for (int64_t i = 0; i < s->nkeys * s->nwin; i++) free(s->acc[i].seen);
     free(s->acc);
     free(s->fired);
-    lines_free(&s->out);
-    lines_free(&s->late);
+    rt_lines_free(&s->out);
+    rt_lines_free(&s->late);
 }
 
 /* ---- inputs ---- */
@@ -365,14 +236,14 @@ static void check_windows(int parallelism, const char *backend, int64_t rows, co
     snprintf(ext, sizeof ext, ", allowed_lateness: %" PRId64 "ms%s", lateness, extra);
     char *text = window_job(parallelism, backend, sdir, rows, fields, bound, window, with_order ? AGGS : AGGS_NO_ORDER,
                             ext, out);
-    run_ok(text, NULL);
+    rt_run_text_ok(NULL, text);
     struct sim s = {.size = size, .slide = slide, .bound = bound, .lateness = lateness, .nkeys = 7, .with_order = with_order};
     simulate(&s, gen, rows);
-    struct lines got = read_csv_parts(out);
+    struct rt_lines got = rt_read_csv_parts(out);
     char *what = tu_fmt("%s P=%d %s%s", backend, parallelism, window, extra);
-    expect_lines(&got, &s.out, what);
+    rt_lines_expect_sorted(&got, &s.out, what);
     free(what);
-    lines_free(&got);
+    rt_lines_free(&got);
     sim_free(&s);
     free(text);
     free(out);
@@ -381,7 +252,7 @@ static void check_windows(int parallelism, const char *backend, int64_t rows, co
 
 /* Loop tests run 4 ways: both backends, with the accumulator cache big (the default) and tiny
  * (3 entries: every batch spills to the backend, and firing reads it back). */
-static const char *backend_of(int i) { return backends[i % 2]; }
+static const char *backend_of(int i) { return rt_backends[i % 2]; }
 static const char *cache_of(int i) { return i / 2 ? ", cache_entries: 3" : ""; }
 
 START_TEST(tumbling_windows_equal_a_direct_computation)
@@ -394,15 +265,15 @@ START_TEST(tumbling_windows_at_parallelism_2)
 {
     /* two source subtasks: the rows of a key arrive interleaved, so first/last are left out */
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
-    char *text = window_job(2, backends[_i], sdir, 30000, IN_ORDER_FIELDS, 0, "{ type: tumbling, size: 1s }",
+    char *text = window_job(2, rt_backends[_i], sdir, 30000, IN_ORDER_FIELDS, 0, "{ type: tumbling, size: 1s }",
                             AGGS_NO_ORDER, "", out);
-    run_ok(text, NULL);
+    rt_run_text_ok(NULL, text);
     /* every window complete: the same as one big batch with the final watermark */
     struct sim s = {.size = 1000, .slide = 1000, .bound = INT64_MAX / 4, .nkeys = 7};
     simulate(&s, gen_in_order, 30000);
-    struct lines got = read_csv_parts(out);
-    expect_lines(&got, &s.out, backends[_i]);
-    lines_free(&got);
+    struct rt_lines got = rt_read_csv_parts(out);
+    rt_lines_expect_sorted(&got, &s.out, rt_backends[_i]);
+    rt_lines_free(&got);
     sim_free(&s);
     free(text);
     free(out);
@@ -440,18 +311,16 @@ START_TEST(late_rows_are_dropped_and_counted)
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
     char *text = window_job(1, backend_of(_i), sdir, 40000, LATE_FIELDS, 0, "{ type: tumbling, size: 1s }", AGGS,
                             cache_of(_i), out);
-    rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
-    char why[512];
-    uint64_t dropped;
-    ck_assert_msg(run_job(job, why, sizeof why, "w", "late_dropped", &dropped) == RN_RUN_FINISHED, "%s", why);
+    rn_registry *reg = rt_registry();
+    struct rn_job *job = rt_parse_ok(reg, text);
+    uint64_t dropped = rt_run_ok(job, "w", "late_dropped");
     struct sim s = {.size = 1000, .slide = 1000, .nkeys = 7, .with_order = true};
     simulate(&s, gen_late, 40000);
     ck_assert_msg(s.late.n > 10, "the input has late rows (%zu)", s.late.n);
     ck_assert_uint_eq(dropped, s.late.n);
-    struct lines got = read_csv_parts(out);
-    expect_lines(&got, &s.out, backend_of(_i));
-    lines_free(&got);
+    struct rt_lines got = rt_read_csv_parts(out);
+    rt_lines_expect_sorted(&got, &s.out, backend_of(_i));
+    rt_lines_free(&got);
     sim_free(&s);
     rn_job_free(job);
     rn_registry_destroy(reg);
@@ -482,16 +351,16 @@ START_TEST(late_rows_go_to_the_late_output)
                         ", allowed_lateness: 5s, late_output: too_late }\n"
                         "  - { id: out, type: file_sink, input: w, with: { path: %s, format: csv } }\n"
                         "  - { id: late, type: file_sink, input: too_late, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir, LATE_FIELDS, out, late);
-    run_ok(text, NULL);
+                        rt_backends[_i], sdir, LATE_FIELDS, out, late);
+    rt_run_text_ok(NULL, text);
     struct sim s = {.size = 1000, .slide = 1000, .lateness = 5000, .nkeys = 7, .with_order = true};
     simulate(&s, gen_late, 40000);
     ck_assert(s.late.n > 10);
-    struct lines got = read_csv_parts(out), got_late = read_csv_parts(late);
-    expect_lines(&got, &s.out, "windows");
-    expect_lines(&got_late, &s.late, "late rows");
-    lines_free(&got);
-    lines_free(&got_late);
+    struct rt_lines got = rt_read_csv_parts(out), got_late = rt_read_csv_parts(late);
+    rt_lines_expect_sorted(&got, &s.out, "windows");
+    rt_lines_expect_sorted(&got_late, &s.late, "late rows");
+    rt_lines_free(&got);
+    rt_lines_free(&got_late);
     sim_free(&s);
     free(text);
     free(out);
@@ -530,7 +399,7 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Sessions per key from all rows (none late): sorted times split where the next is more than
  * gap after the previous; session = [first, last + gap). */
-static void expected_sessions(int64_t rows, int64_t gap, struct lines *want, int64_t *n_bridging, bool skip_late)
+static void expected_sessions(int64_t rows, int64_t gap, struct rt_lines *want, int64_t *n_bridging, bool skip_late)
 {
     *n_bridging = 0;
     for (int64_t k = 0; k < 5; k++) {
@@ -549,7 +418,7 @@ static void expected_sessions(int64_t rows, int64_t gap, struct lines *want, int
             while (j < n && ord[2 * j] <= ord[2 * (j - 1)] + gap) j++;
             struct acc a = {0};
             for (int64_t x = i; x < j; x++) acc_add(&a, &rs[ord[2 * x + 1]]);
-            lines_add(want, acc_line(k, true, ord[2 * i], ord[2 * (j - 1)] + gap, &a, false));
+            rt_lines_push(want, acc_line(k, true, ord[2 * i], ord[2 * (j - 1)] + gap, &a, false));
             free(a.seen);
             i = j;
         }
@@ -560,69 +429,65 @@ static void expected_sessions(int64_t rows, int64_t gap, struct lines *want, int
     }
 }
 
-START_TEST(session_windows_merge_when_a_late_row_bridges_them)
+/* Runs the session job (gap 1 s, watermark bound 10 s: the bridging rows, 6 s behind, are not
+ * late) at parallelism p and compares with expected_sessions; returns the expected number of
+ * sessions and of bridging rows. */
+static void check_sessions(int p, const char *backend, size_t *n_sessions, int64_t *bridging)
 {
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
-    /* bound 10 s: the bridging rows (6 s behind) are not late */
-    char *text = window_job(1, backends[_i], sdir, 20000, SESSION_FIELDS, 10000, "{ type: session, gap: 1s }",
+    char *text = window_job(p, backend, sdir, 20000, SESSION_FIELDS, 10000, "{ type: session, gap: 1s }",
                             AGGS_NO_ORDER, "", out);
-    run_ok(text, NULL);
-    struct lines want = {0};
-    int64_t bridging;
-    expected_sessions(20000, 1000, &want, &bridging, false);
-    ck_assert(bridging > 10);
-    /* without the bridging rows there would be one session per cluster and key: fewer here */
-    ck_assert_uint_lt(want.n, 5 * 20000 / 40);
-    struct lines got = read_csv_parts(out);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    rt_run_text_ok(NULL, text);
+    struct rt_lines want = {0};
+    expected_sessions(20000, 1000, &want, bridging, false);
+    *n_sessions = want.n;
+    struct rt_lines got = rt_read_csv_parts(out);
+    rt_lines_expect_sorted(&got, &want, backend);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(text);
     free(out);
     free(sdir);
+}
+
+START_TEST(session_windows_merge_when_a_late_row_bridges_them)
+{
+    size_t n_sessions;
+    int64_t bridging;
+    check_sessions(1, rt_backends[_i], &n_sessions, &bridging);
+    ck_assert(bridging > 10);
+    /* without the bridging rows there would be one session per cluster and key: fewer here */
+    ck_assert_uint_lt(n_sessions, 5 * 20000 / 40);
 }
 END_TEST
 
 START_TEST(session_windows_at_parallelism_2)
 {
-    char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
-    char *text = window_job(2, backends[_i], sdir, 20000, SESSION_FIELDS, 10000, "{ type: session, gap: 1s }",
-                            AGGS_NO_ORDER, "", out);
-    run_ok(text, NULL);
-    struct lines want = {0};
+    size_t n_sessions;
     int64_t bridging;
-    expected_sessions(20000, 1000, &want, &bridging, false);
-    struct lines got = read_csv_parts(out);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
-    free(text);
-    free(out);
-    free(sdir);
+    check_sessions(2, rt_backends[_i], &n_sessions, &bridging);
 }
 END_TEST
 
 START_TEST(session_rows_too_late_for_every_session_are_dropped)
 {
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
-    char *text = window_job(1, backends[_i], sdir, 20000, SESSION_LATE_FIELDS, 10000, "{ type: session, gap: 1s }",
+    char *text = window_job(1, rt_backends[_i], sdir, 20000, SESSION_LATE_FIELDS, 10000, "{ type: session, gap: 1s }",
                             AGGS_NO_ORDER, "", out);
-    rn_registry *reg = registry();
-    struct rn_job *job = parse_ok(reg, text);
-    char why[512];
-    uint64_t dropped;
-    ck_assert_msg(run_job(job, why, sizeof why, "w", "late_dropped", &dropped) == RN_RUN_FINISHED, "%s", why);
+    rn_registry *reg = rt_registry();
+    struct rn_job *job = rt_parse_ok(reg, text);
+    uint64_t dropped = rt_run_ok(job, "w", "late_dropped");
     int64_t late = 0;
     for (int64_t q = 0; q < 20000; q++) late += session_row_is_late(q);
     ck_assert(late > 5);
     ck_assert_uint_eq(dropped, (uint64_t)late);
-    struct lines want = {0};
+    struct rt_lines want = {0};
     int64_t bridging;
     expected_sessions(20000, 1000, &want, &bridging, true);
-    struct lines got = read_csv_parts(out);
-    expect_lines(&got, &want, backends[_i]);
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines got = rt_read_csv_parts(out);
+    rt_lines_expect_sorted(&got, &want, rt_backends[_i]);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     rn_job_free(job);
     rn_registry_destroy(reg);
     free(text);
@@ -635,7 +500,7 @@ END_TEST
 
 /* Per key in arrival order (P = 1: seq order): a row every `every` rows of the key with the last
  * `size` rows (cumulative: all rows so far); at the end, cumulative windows emit what is left. */
-static void expected_counts(int64_t rows, int64_t size, int64_t every, bool cumulative, struct lines *want)
+static void expected_counts(int64_t rows, int64_t size, int64_t every, bool cumulative, struct rt_lines *want)
 {
     for (int64_t k = 0; k < 7; k++) {
         struct row *rs = malloc(sizeof *rs * (size_t)rows);
@@ -650,7 +515,7 @@ static void expected_counts(int64_t rows, int64_t size, int64_t every, bool cumu
             if (!fire) continue;
             struct acc a = {0};
             for (int64_t x = cumulative ? 0 : (o - size > 0 ? o - size : 0); x < o; x++) acc_add(&a, &rs[x]);
-            lines_add(want, acc_line(k, false, 0, 0, &a, true));
+            rt_lines_push(want, acc_line(k, false, 0, 0, &a, true));
             free(a.seen);
         }
         free(rs);
@@ -662,15 +527,15 @@ static void check_counts(const char *backend, const char *window, const char *ex
 {
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
     char *text = window_job(1, backend, sdir, 10000, IN_ORDER_FIELDS, 0, window, AGGS, extra, out);
-    run_ok(text, NULL);
-    struct lines want = {0};
+    rt_run_text_ok(NULL, text);
+    struct rt_lines want = {0};
     expected_counts(10000, size, every, cumulative, &want);
-    struct lines got = read_csv_parts(out);
+    struct rt_lines got = rt_read_csv_parts(out);
     char *what = tu_fmt("%s %s%s", backend, window, extra);
-    expect_lines(&got, &want, what);
+    rt_lines_expect_sorted(&got, &want, what);
     free(what);
-    lines_free(&got);
-    lines_free(&want);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     free(text);
     free(out);
     free(sdir);
@@ -678,26 +543,26 @@ static void check_counts(const char *backend, const char *window, const char *ex
 
 START_TEST(count_windows_fire_every_size_rows_of_a_key)
 {
-    check_counts(backends[_i], "{ type: count, size: 100 }", "", 100, 100, false);
+    check_counts(rt_backends[_i], "{ type: count, size: 100 }", "", 100, 100, false);
 }
 END_TEST
 
 START_TEST(sliding_count_windows_fire_every_slide_rows_with_the_last_size)
 {
-    check_counts(backends[_i], "{ type: count, size: 100, slide: 40 }", "", 100, 40, false);
-    check_counts(backends[_i], "{ type: count, size: 90, slide: 90 }", "", 90, 90, false);
+    check_counts(rt_backends[_i], "{ type: count, size: 100, slide: 40 }", "", 100, 40, false);
+    check_counts(rt_backends[_i], "{ type: count, size: 90, slide: 90 }", "", 90, 90, false);
 }
 END_TEST
 
 START_TEST(global_window_with_a_count_trigger_fires_cumulative_rows)
 {
-    check_counts(backends[_i], "{ type: global }", ", trigger: { type: count, count: 250 }", 0, 250, true);
+    check_counts(rt_backends[_i], "{ type: global }", ", trigger: { type: count, count: 250 }", 0, 250, true);
 }
 END_TEST
 
 START_TEST(global_window_fires_at_the_end_of_the_input)
 {
-    check_counts(backends[_i], "{ type: global }", "", 0, INT64_MAX, true);
+    check_counts(rt_backends[_i], "{ type: global }", "", 0, INT64_MAX, true);
 }
 END_TEST
 
@@ -706,11 +571,11 @@ END_TEST
 START_TEST(processing_time_windows_fire)
 {
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
-    char *text = window_job(1, backends[_i], sdir, 30000, IN_ORDER_FIELDS, 0,
+    char *text = window_job(1, rt_backends[_i], sdir, 30000, IN_ORDER_FIELDS, 0,
                             "{ type: tumbling, size: 20ms, time: processing }", "{ n: count(*), s: sum(v) }", "", out);
-    run_ok(text, NULL);
+    rt_run_text_ok(NULL, text);
     /* no timing assertion: every row is in exactly one window of its key */
-    struct lines got = read_csv_parts(out);
+    struct rt_lines got = rt_read_csv_parts(out);
     ck_assert_uint_gt(got.n, 0);
     int64_t n[7] = {0}, sum[7] = {0}, want_n[7] = {0}, want_sum[7] = {0};
     for (size_t i = 0; i < got.n; i++) {
@@ -730,7 +595,7 @@ START_TEST(processing_time_windows_fire)
         ck_assert_int_eq(n[k], want_n[k]);
         ck_assert_int_eq(sum[k], want_sum[k]);
     }
-    lines_free(&got);
+    rt_lines_free(&got);
     free(text);
     free(out);
     free(sdir);
@@ -750,9 +615,9 @@ START_TEST(early_firing_emits_partial_rows_before_the_final_one)
                         "  - id: w\n    type: window_aggregate\n    input: gen\n    key_by: k\n"
                         "    with: { window: { type: tumbling, size: 1s }, aggregates: { n: count(*) }, trigger: { early_every: 100ms } }\n"
                         "  - { id: out, type: file_sink, input: w, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir, out);
-    run_ok(text, NULL);
-    struct lines got = read_csv_parts(out);
+                        rt_backends[_i], sdir, out);
+    rt_run_text_ok(NULL, text);
+    struct rt_lines got = rt_read_csv_parts(out);
     int64_t max_n[2][3] = {{0}}, rows[2][3] = {{0}};
     for (size_t i = 0; i < got.n; i++) {
         int64_t k, ws, we, c;
@@ -769,7 +634,7 @@ START_TEST(early_firing_emits_partial_rows_before_the_final_one)
             early += rows[k][w] - 1;
         }
     ck_assert_msg(early > 0, "no early rows in 1.5 s of input");
-    lines_free(&got);
+    rt_lines_free(&got);
     free(text);
     free(out);
     free(sdir);
@@ -779,7 +644,7 @@ END_TEST
 /* ---- idle inputs ---- */
 
 static pthread_mutex_t collect_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct lines collected;
+static struct rt_lines collected;
 
 static int c_plan(struct rn_plan_ctx *ctx)
 {
@@ -800,8 +665,8 @@ static int c_process(void *state, struct rn_op_ctx *ctx, uint32_t input, const s
     pthread_mutex_lock(&collect_mu);
     for (uint32_t i = 0; i < b->n_rows; i++) {
         /* key, window_start, n */
-        lines_add(&collected, tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64, rn_col_i64(&b->cols[0], i),
-                                     rn_col_i64(&b->cols[1], i), rn_col_i64(&b->cols[3], i)));
+        rt_lines_push(&collected, tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64, rn_col_i64(&b->cols[0], i),
+                                         rn_col_i64(&b->cols[1], i), rn_col_i64(&b->cols[3], i)));
     }
     pthread_mutex_unlock(&collect_mu);
     return 0;
@@ -821,7 +686,7 @@ static const struct rn_operator_def collect_op = {
  * key 9, times near 0) into 100 ms windows: the windows that fired within ~1.5 s. */
 static size_t idle_windows(const char *backend, const char *idle)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     struct rn_error err;
     ck_assert(rn_registry_add(reg, &collect_op, &err) == 0);
     char *sdir = tu_tmp_path("state");
@@ -837,9 +702,9 @@ static size_t idle_windows(const char *backend, const char *idle)
                         "    with: { window: { type: tumbling, size: 100ms }, aggregates: { n: count(*) } }\n"
                         "  - { id: c, type: test_collect, input: w }\n",
                         backend, sdir, idle);
-    struct rn_job *job = parse_ok(reg, text);
+    struct rn_job *job = rt_parse_ok(reg, text);
     pthread_mutex_lock(&collect_mu);
-    lines_free(&collected);
+    rt_lines_free(&collected);
     pthread_mutex_unlock(&collect_mu);
     FILE *log = fopen("/dev/null", "w");
     struct rn_run_options o = {.log = log};
@@ -860,7 +725,7 @@ static size_t idle_windows(const char *backend, const char *idle)
         ck_assert_msg(c == 50 && ws % 100 == 0, "window %s", collected.v[i]);
         n++;
     }
-    lines_free(&collected);
+    rt_lines_free(&collected);
     pthread_mutex_unlock(&collect_mu);
     rn_job_free(job);
     rn_registry_destroy(reg);
@@ -871,7 +736,7 @@ static size_t idle_windows(const char *backend, const char *idle)
 
 START_TEST(an_idle_input_does_not_hold_windows_back)
 {
-    size_t n = idle_windows(backends[_i], ", idle_timeout: 100ms");
+    size_t n = idle_windows(rt_backends[_i], ", idle_timeout: 100ms");
     ck_assert_msg(n >= 20, "only %zu windows fired: the idle source held the watermark back", n);
 }
 END_TEST
@@ -925,7 +790,7 @@ static const struct rn_aggregate_def sumsq_def = {
 
 START_TEST(a_registered_aggregate_function_works_in_windows_and_aggregate)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     struct rn_error err;
     ck_assert(rn_registry_add_aggregate(reg, &sumsq_def, &err) == 0);
     ck_assert(rn_registry_find_aggregate(reg, "sumsq") == &sumsq_def);
@@ -940,10 +805,10 @@ START_TEST(a_registered_aggregate_function_works_in_windows_and_aggregate)
                         "  - { id: out, type: file_sink, input: w, with: { path: %s, format: csv } }\n"
                         "  - { id: a, type: aggregate, input: gen, key_by: k, with: { aggregates: { q: sumsq(v) } } }\n"
                         "  - { id: out2, type: file_sink, input: a, with: { path: %s, format: csv } }\n",
-                        backends[_i], sdir, IN_ORDER_FIELDS, out, out2);
-    run_ok(text, reg);
+                        rt_backends[_i], sdir, IN_ORDER_FIELDS, out, out2);
+    rt_run_text_ok(reg, text);
     /* expected: per key and window */
-    struct lines want = {0};
+    struct rt_lines want = {0};
     int64_t total[7] = {0};
     for (int64_t k = 0; k < 7; k++)
         for (int64_t w = -750; w < 120000; w += 250) {
@@ -955,7 +820,7 @@ START_TEST(a_registered_aggregate_function_works_in_windows_and_aggregate)
                 rows++;
                 if (!r.vnull) q += r.v * r.v, n++;
             }
-            if (rows) lines_add(&want, n ? tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64, k, w, w + 1000, q, n)
+            if (rows) rt_lines_push(&want, n ? tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64, k, w, w + 1000, q, n)
                                          : tu_fmt("%" PRId64 ",%" PRId64 ",%" PRId64 ",,0", k, w, w + 1000));
         }
     for (int64_t s = 0; s < 12000; s++) {
@@ -963,12 +828,12 @@ START_TEST(a_registered_aggregate_function_works_in_windows_and_aggregate)
         gen_in_order(s, &r);
         if (!r.vnull) total[r.k] += r.v * r.v;
     }
-    struct lines got = read_csv_parts(out);
-    expect_lines(&got, &want, "window sumsq");
-    lines_free(&got);
-    lines_free(&want);
+    struct rt_lines got = rt_read_csv_parts(out);
+    rt_lines_expect_sorted(&got, &want, "window sumsq");
+    rt_lines_free(&got);
+    rt_lines_free(&want);
     /* aggregate: the last row per key is the total */
-    got = read_csv_parts(out2);
+    got = rt_read_csv_parts(out2);
     for (int64_t k = 0; k < 7; k++) {
         char *line = tu_fmt("%" PRId64 ",%" PRId64, k, total[k]);
         bool found = false;
@@ -976,7 +841,7 @@ START_TEST(a_registered_aggregate_function_works_in_windows_and_aggregate)
         ck_assert_msg(found, "aggregate: no row %s", line);
         free(line);
     }
-    lines_free(&got);
+    rt_lines_free(&got);
     rn_registry_destroy(reg);
     free(text);
     free(out);
@@ -989,15 +854,15 @@ START_TEST(the_example_plugin_stddev_matches_a_direct_computation)
 {
     const char *dir = getenv("RUNNEL_SAMPLE_PLUGIN_DIR");
     ck_assert_msg(dir, "RUNNEL_SAMPLE_PLUGIN_DIR is not set (meson sets it)");
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     unsigned refused = 0;
     ck_assert(rn_registry_load_dir(reg, dir, stderr, &refused) == 0);
     ck_assert_msg(rn_registry_find_aggregate(reg, "stddev"), "no stddev in %s", dir);
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
-    char *text = window_job(1, backends[_i], sdir, 20000, IN_ORDER_FIELDS, 0, "{ type: tumbling, size: 2s }",
+    char *text = window_job(1, rt_backends[_i], sdir, 20000, IN_ORDER_FIELDS, 0, "{ type: tumbling, size: 2s }",
                             "{ sd: stddev(v), n: count(v) }", "", out);
-    run_ok(text, reg);
-    struct lines got = read_csv_parts(out);
+    rt_run_text_ok(reg, text);
+    struct rt_lines got = rt_read_csv_parts(out);
     ck_assert_uint_eq(got.n, 7 * 100);
     for (size_t i = 0; i < got.n; i++) {
         int64_t k, ws, we, n;
@@ -1023,7 +888,7 @@ START_TEST(the_example_plugin_stddev_matches_a_direct_computation)
         ck_assert_int_eq(n, cnt);
         ck_assert_msg(fabs(sd - want) <= 1e-9 * want, "%s: stddev %.17g, want %.17g", got.v[i], sd, want);
     }
-    lines_free(&got);
+    rt_lines_free(&got);
     rn_registry_destroy(reg);
     free(text);
     free(out);
@@ -1035,20 +900,12 @@ END_TEST
 
 static void expect_invalid(const char *window_and_more, const char *word)
 {
-    rn_registry *reg = registry();
     char *text = tu_fmt("operators:\n"
                         "  - id: g\n    type: datagen\n    with: { fields: { k: seq, v: seq, s: \"'x'\", t: \"to_timestamp(seq)\" } }\n"
                         "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
                         "  - id: w\n    type: window_aggregate\n    input: g\n    key_by: k\n    with: { %s }\n",
                         window_and_more);
-    struct rn_job_errors errs = {0};
-    struct rn_job *job = NULL;
-    ck_assert_msg(rn_job_parse("window.yaml", text, strlen(text), reg, &job, &errs) != 0, "accepted: %s", text);
-    bool found = false;
-    for (size_t i = 0; i < errs.n; i++) found |= strstr(errs.items[i].msg, word) != NULL && errs.items[i].line > 0;
-    ck_assert_msg(found, "no positioned error with \"%s\" (first: %s)", word, errs.n ? errs.items[0].msg : "none");
-    rn_job_errors_free(&errs);
-    rn_registry_destroy(reg);
+    rt_expect_invalid(NULL, text, word);
     free(text);
 }
 
@@ -1083,7 +940,7 @@ END_TEST
 
 START_TEST(a_window_without_an_event_time_column_is_refused)
 {
-    rn_registry *reg = registry();
+    rn_registry *reg = rt_registry();
     const char *text = "operators:\n"
                        "  - { id: g, type: datagen, with: { fields: { k: seq, t: \"to_timestamp(seq)\" } } }\n"
                        "  - { id: w, type: window_aggregate, input: g, key_by: k,\n"
@@ -1102,10 +959,10 @@ START_TEST(a_window_without_an_event_time_column_is_refused)
                       "      with: { window: { type: tumbling, size: 1s, column: t }, aggregates: { n: count(*) } } }\n"
                       "  - { id: out, type: file_sink, input: w, with: { path: %s, format: csv } }\n",
                       out);
-    run_ok(ok, reg);
-    struct lines got = read_csv_parts(out);
+    rt_run_text_ok(reg, ok);
+    struct rt_lines got = rt_read_csv_parts(out);
     ck_assert_uint_eq(got.n, 15);
-    lines_free(&got);
+    rt_lines_free(&got);
     rn_registry_destroy(reg);
     free(ok);
     free(out);
