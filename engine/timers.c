@@ -34,6 +34,7 @@ struct heap {
 #define TOMB ((struct entry *)1)
 struct index {
     struct entry **slot;
+    uint64_t *hash;              /* per slot: its entry's hash, compared before the entry is read */
     uint32_t cap, used, live;    /* used counts tombstones too */
 };
 
@@ -93,7 +94,7 @@ static uint32_t index_find(const struct index *x, uint64_t h, const struct rn_st
         if (!e) break;
         if (e == TOMB) {
             if (free_at == UINT32_MAX) free_at = i;
-        } else if (same(e, h, key, ns, time)) {
+        } else if (x->hash[i] == h && same(e, h, key, ns, time)) {
             *found = true;
             return i;
         }
@@ -105,18 +106,26 @@ static uint32_t index_find(const struct index *x, uint64_t h, const struct rn_st
 static int index_grow(struct index *x)
 {
     uint32_t cap = x->cap ? x->cap : 64;
-    while (x->live * 2 >= cap) cap *= 2;   /* rehash at the same size just drops tombstones */
+    while (x->live * 4 >= cap) cap *= 2;   /* at most a quarter full after; fewer live: tombstones go */
     struct entry **slot = calloc(cap, sizeof *slot);
-    if (!slot) return RN_ENOMEM;
+    uint64_t *hash = malloc(cap * sizeof *hash);
+    if (!slot || !hash) {
+        free(slot);
+        free(hash);
+        return RN_ENOMEM;
+    }
     for (uint32_t i = 0; i < x->cap; i++) {
         struct entry *e = x->slot[i];
         if (!e || e == TOMB) continue;
         uint32_t j = (uint32_t)e->hash & (cap - 1);
         while (slot[j]) j = (j + 1) & (cap - 1);
         slot[j] = e;
+        hash[j] = e->hash;
     }
     free(x->slot);
+    free(x->hash);
     x->slot = slot;
+    x->hash = hash;
     x->cap = cap;
     x->used = x->live;
     return 0;
@@ -157,6 +166,7 @@ void rn__timers_destroy(struct rn_timers *t)
         for (uint32_t i = 0; i < t->heap[k].n; i++) free(t->heap[k].e[i]);
         free(t->heap[k].e);
         free(t->index[k].slot);
+        free(t->index[k].hash);
     }
     free(t);
 }
@@ -165,16 +175,11 @@ int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const stru
                         int64_t time)
 {
     struct index *x = &t->index[kind];
-    if ((x->used + 1) * 4 >= x->cap * 3 && index_grow(x)) return RN_ENOMEM;
+    if ((x->used + 1) * 2 >= x->cap && index_grow(x)) return RN_ENOMEM;   /* probes stay short */
     uint64_t h = timer_hash(key, ns, time);
     bool found;
     uint32_t slot = index_find(x, h, key, ns, time, &found);
-    if (found) {
-        struct entry *e = x->slot[slot];
-        if (!e->deleted) return 0;   /* one timer per (key, ns, time) */
-        e->deleted = false;          /* deleted, then registered again before it fired */
-        return rn_state_map_put(t->state[kind], key, time, &ns, sizeof ns, "", 0);
-    }
+    if (found) return 0;   /* one timer per (key, ns, time) */
     int rc = rn_state_map_put(t->state[kind], key, time, &ns, sizeof ns, "", 0);
     if (rc) return rc;
     struct heap *hp = &t->heap[kind];
@@ -196,6 +201,7 @@ int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const stru
     e->deleted = false;
     if (!x->slot[slot]) x->used++;
     x->slot[slot] = e;
+    x->hash[slot] = h;
     x->live++;
     hp->e[hp->n] = e;
     sift_up(hp, hp->n++);
@@ -208,9 +214,12 @@ int rn__timers_delete(struct rn_timers *t, enum rn_timer_kind kind, const struct
     struct index *x = &t->index[kind];
     bool found = false;
     uint32_t slot = x->cap ? index_find(x, timer_hash(key, ns, time), key, ns, time, &found) : 0;
-    if (!found || x->slot[slot]->deleted) return 0;
-    /* out of state now; the heap entry is skipped when it comes up */
+    if (!found) return 0;
+    /* out of the index and of state now; the heap entry is skipped (and freed) when it comes up,
+     * and registering the same timer again makes a new one */
     x->slot[slot]->deleted = true;
+    x->slot[slot] = TOMB;
+    x->live--;
     return rn_state_map_remove(t->state[kind], key, time, &ns, sizeof ns);
 }
 
@@ -227,9 +236,9 @@ int rn__timers_fire(struct rn_timers *t, enum rn_timer_kind kind, int64_t upto,
         struct entry *e = h->e[0];
         h->e[0] = h->e[--h->n];
         sift_down(h, 0);
-        index_remove(&t->index[kind], e);
         int rc = 0;
-        if (!e->deleted) {
+        if (!e->deleted) {   /* a deleted timer already left the index */
+            index_remove(&t->index[kind], e);
             struct rn_timer timer = {kind, e->time, {e->key, e->len, e->key_group}, e->ns};
             rc = rn_state_map_remove(t->state[kind], &timer.key, e->time, &e->ns, sizeof e->ns);
             if (!rc) rc = fn(&timer, user);
