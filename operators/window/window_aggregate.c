@@ -1674,12 +1674,18 @@ static int sess_finish_key(struct st *st, struct rn_op_ctx *ctx, struct sess_ctx
         if (!s->alive) continue;
         bool changed = s->start != s->old_start || s->end != s->old_end;
         if (!changed && !*(const int64_t *)(x->batch + (size_t)i * stride)) continue;
+        int64_t ft = s->end - 1;
+        /* An event-time session that grows before it fired keeps its pending timer (at its old
+         * end - 1, never later than the new one): when that fires, session_timer re-arms it at
+         * the session's end - 1 then. One timer per session instead of a delete and a register
+         * each time a batch extends it. */
+        bool lazy = !st->c.w.processing_time && s->stored && s->old_end - 1 > wm && ft > wm;
+        if (lazy) continue;
         if (s->stored && s->end != s->old_end) {
             rc = rn_op_timer_delete(ctx, kind, k, s->id, s->old_end - 1);
             if (!rc && st->c.lateness) rc = rn_op_timer_delete(ctx, kind, k, s->id, sat_add(s->old_end - 1, st->c.lateness));
             if (rc) break;
         }
-        int64_t ft = s->end - 1;
         if (st->c.w.processing_time || ft > wm) {
             rc = rn_op_timer_register(ctx, kind, k, s->id, ft);
         } else {
@@ -1743,6 +1749,9 @@ static int session_timer(struct st *st, struct rn_op_ctx *ctx, const struct rn_t
     for (uint32_t i = 0; i < n; i++) {
         struct sess *s = &x->s[i];
         if (s->id != t->ns) continue;
+        /* the timer of a session that grew since (sess_finish_key's lazy timers): re-armed */
+        if (t->kind == RN_TIMER_EVENT && t->time < s->end - 1)
+            return rn_op_timer_register(ctx, RN_TIMER_EVENT, &t->key, s->id, s->end - 1);
         bool fire = t->time == s->end - 1, purge = t->time == sat_add(s->end - 1, st->c.lateness);
         if (fire && (rc = emit_row(st, ctx, &t->key, true, s->start, s->end, x->stored + (size_t)i * st->stride, &s->id, 1)))
             return rc;
