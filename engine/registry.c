@@ -469,7 +469,7 @@ void rn_operator_describe(const struct rn_operator_def *d, FILE *f)
     fprintf(f, "  options:\n");
     for (const struct rn_option *o = d->options; o->name; o++) {
         fprintf(f, "    %-20s %-10s %s", o->name, types[o->type], o->help ? o->help : "");
-        if (o->default_value) fprintf(f, " (default: %s)", o->default_value);
+        if (o->default_value && *o->default_value) fprintf(f, " (default: %s)", o->default_value);
         else fprintf(f, " (required)");
         fprintf(f, "\n");
     }
