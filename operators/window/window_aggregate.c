@@ -37,6 +37,15 @@
  * event-time (or processing-time) timer at end - 1 under namespace = its id, moved when it
  * grows, and a cleanup timer at end - 1 + allowed_lateness.
  *
+ * Count trigger on event-time tumbling and session windows (`trigger: {type: count, count: N}`,
+ * Flink's CountTrigger in place of the event-time trigger): a (key, window) emits its current
+ * row when a batch brings its rows to one or more multiples of N (once per batch: the batch's
+ * rows are pre-combined, so one emit covers all the multiples it crossed, with the whole batch
+ * in), and never when the watermark passes its end; its state still goes at end - 1 +
+ * allowed_lateness. Tumbling: checked at the one cache update per (key, pane) of a batch (the
+ * pane is the window). Sessions: the rows before the batch are those of the stored sessions
+ * merged into it; the timer at end - 1 (still lazily re-armed) then only leads to the cleanup.
+ *
  * Count windows fire per key every `slide` rows (default size) with the last `size` rows (panes
  * of gcd(size, slide) rows in a ring per key). Global windows fire at the end of the input, or
  * with `trigger: {type: count, count: N}` every N rows of a key (cumulative, Flink's
@@ -65,8 +74,9 @@ static const struct rn_option options[] = {
     {"aggregates", RN_OPT_MAP, NULL, "output column -> count(*), count(x), sum(x), min(x), max(x), avg(x), "
                                      "count_distinct(x), first(x), last(x) or a plugin's function(x)"},
     {"trigger", RN_OPT_MAP, "",
-     "{type: count, count: N}: global windows fire every N rows of a key; {early_every: 1s}: partial rows every "
-     "interval of processing time before the final firing"},
+     "{type: count, count: N}: global windows, and event-time tumbling and session windows, fire a key's window "
+     "each time its rows reach a multiple of N (time windows then do not fire at their end); {early_every: 1s}: "
+     "partial rows every interval of processing time before the final firing"},
     {"allowed_lateness", RN_OPT_DURATION, "0s",
      "event time: windows are kept this long after they fired; rows arriving then update and re-emit them"},
     {"late_output", RN_OPT_OUTPUT, "",
@@ -94,7 +104,7 @@ struct conf {
     struct rn_win_spec w;
     struct rn_acc_spec *acc;
     int64_t lateness;        /* ms */
-    int64_t trig_count;      /* global windows: fire every N rows (0: never) */
+    int64_t trig_count;      /* count trigger: fire every N rows (global, tumbling, session; 0: none) */
     int64_t early_every;     /* ms; 0: no early firing */
     int64_t cache_entries;
     bool has_late_output;
@@ -140,9 +150,18 @@ static int parse_trigger(const struct report *r, const rn_value *t, struct conf 
         if (!tv) return fail(r, cv, "trigger: count needs type: count");
         if (rn_value_int(cv, &c->trig_count, &err)) return fail(r, cv, "trigger.count: %s", err.msg);
         if (c->trig_count <= 0) return fail(r, cv, "trigger.count must be positive");
-        if (c->w.type != RN_WIN_GLOBAL)
-            return fail(r, tv, "trigger: a count trigger is for global windows (count windows fire every size rows "
-                               "already; for early results of time windows use early_every)");
+        if (c->w.type == RN_WIN_COUNT)
+            return fail(r, tv, "trigger: a count trigger is not for count windows (they fire every slide rows "
+                               "already)");
+        if (c->w.type == RN_WIN_SLIDING)
+            return fail(r, tv, "trigger: a count trigger is for global, tumbling and session windows, not sliding "
+                               "ones (a row belongs to several sliding windows; for early results use early_every)");
+        if (c->w.type != RN_WIN_GLOBAL && c->w.processing_time)
+            return fail(r, tv, "trigger: a count trigger on tumbling and session windows needs event time (this "
+                               "window is in processing time)");
+        if (c->w.type != RN_WIN_GLOBAL && ev)
+            return fail(r, ev, "trigger: early_every and a count trigger cannot be combined on time windows "
+                               "(the count trigger replaces the firing at the window's end)");
     }
     if (ev) {
         if (rn_value_duration(ev, &c->early_every, &err)) return fail(r, ev, "trigger.early_every: %s", err.msg);
@@ -964,7 +983,7 @@ static int drop_pane(struct st *st, uint32_t i)
 static int advance(struct st *st, struct rn_op_ctx *ctx, int64_t wm)
 {
     int rc = 0;
-    for (;;) {
+    for (; !st->c.trig_count;) {   /* a count trigger replaces the firing at the end */
         uint32_t i = pane_lower(st, st->next_fire);
         if (i >= st->n_panes) break;
         int64_t p = st->panes[i]->start, fw = first_window(st, p);
@@ -1135,7 +1154,8 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
         st->bp_status[i] = BP_NORMAL;
         if (!st->event_time) continue;
         if (cleanup_time(st, last_window(st, p)) <= wm) st->bp_status[i] = BP_DROP, any_drop = true;
-        else if (st->c.lateness > 0 && fire_time(st, first_window(st, p)) <= wm) st->bp_status[i] = BP_LATE, any_late = true;
+        else if (st->c.lateness > 0 && !st->c.trig_count && fire_time(st, first_window(st, p)) <= wm)
+            st->bp_status[i] = BP_LATE, any_late = true;
     }
     for (uint32_t r = 0; r < n; r++) {
         uint32_t pi = st->rowp[r];
@@ -1256,12 +1276,14 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
                 memcpy(p->accs + (size_t)st->slot_entry[s] * stride, st->lvals[j], stride);
         }
     }
+    int64_t trig = st->c.trig_count;
     for (uint32_t s = 0; s < nslots; s++) {
         uint32_t e = st->slot_entry[s];
         if (e == NONE) continue;
         struct pane *p = st->bp_pane[st->slot_p[s]];
         uint8_t *acc = p->accs + (size_t)e * stride;
         const uint8_t *mine = st->accs + (size_t)s * stride;
+        int64_t before = *(const int64_t *)acc;
         *(int64_t *)acc += *(const int64_t *)mine;
         rn_acc_combine(sp, acc + 8, mine + 8);
         p->e[e].dirty = 1;
@@ -1271,6 +1293,13 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
             const struct rn_acc_agg *g = &sp->a[i];
             if (!g->external || g->fn == RN_ACC_COUNT_DISTINCT || !rn_acc_cslot_of(sp, mine + 8, i)->n) continue;
             rc = merge_string(st, i, &keys->group_keys[st->slot_g[s]], p->start, st->best[(size_t)s * nagg + i]);
+        }
+        /* count trigger (tumbling: the pane is the window): the key's row when the window's rows
+         * reached one or more multiples of N in this batch */
+        if (!rc && trig && *(const int64_t *)acc / trig > before / trig) {
+            int64_t w = last_window(st, p->start);
+            rc = emit_row(st, ctx, &keys->group_keys[st->slot_g[s]], true, w, sat_add(w, st->c.w.size), acc,
+                          &p->start, 1);
         }
     }
     if (rc) return rc;
@@ -1668,7 +1697,17 @@ static int sess_finish_key(struct st *st, struct rn_op_ctx *ctx, struct sess_ctx
         rn_acc_combine(sp, a + 8, bt + 8);
         if (merged_stored && sp->any_distinct) rc = sess_recount(st, k, x->s[i].id, a);
     }
-    /* timers; sessions already past their end (late rows within allowed_lateness) fire now */
+    /* count trigger: a session whose rows reached one or more multiples of N in this batch (its
+     * rows before the batch: those of the stored sessions merged into it) emits its row */
+    for (uint32_t i = base; i < base + n && !rc && st->c.trig_count; i++) {
+        const struct sess *s = &x->s[i];
+        int64_t after = *(const int64_t *)(x->stored + (size_t)i * stride), trig = st->c.trig_count;
+        int64_t before = after - *(const int64_t *)(x->batch + (size_t)i * stride);
+        if (s->alive && after / trig > before / trig)
+            rc = emit_row(st, ctx, k, true, s->start, s->end, x->stored + (size_t)i * stride, &s->id, 1);
+    }
+    /* timers; sessions already past their end (late rows within allowed_lateness) fire now
+     * (unless a count trigger replaces that firing) */
     for (uint32_t i = base; i < base + n && !rc; i++) {
         struct sess *s = &x->s[i];
         if (!s->alive) continue;
@@ -1689,7 +1728,7 @@ static int sess_finish_key(struct st *st, struct rn_op_ctx *ctx, struct sess_ctx
         if (st->c.w.processing_time || ft > wm) {
             rc = rn_op_timer_register(ctx, kind, k, s->id, ft);
         } else {
-            rc = emit_row(st, ctx, k, true, s->start, s->end, x->stored + (size_t)i * stride, &s->id, 1);
+            if (!st->c.trig_count) rc = emit_row(st, ctx, k, true, s->start, s->end, x->stored + (size_t)i * stride, &s->id, 1);
             if (!rc) rc = rn_op_timer_register(ctx, kind, k, s->id, sat_add(ft, st->c.lateness));
         }
     }
@@ -1753,7 +1792,8 @@ static int session_timer(struct st *st, struct rn_op_ctx *ctx, const struct rn_t
         if (t->kind == RN_TIMER_EVENT && t->time < s->end - 1)
             return rn_op_timer_register(ctx, RN_TIMER_EVENT, &t->key, s->id, s->end - 1);
         bool fire = t->time == s->end - 1, purge = t->time == sat_add(s->end - 1, st->c.lateness);
-        if (fire && (rc = emit_row(st, ctx, &t->key, true, s->start, s->end, x->stored + (size_t)i * st->stride, &s->id, 1)))
+        /* with a count trigger the timer at end - 1 only leads to the cleanup */
+        if (fire && !st->c.trig_count && (rc = emit_row(st, ctx, &t->key, true, s->start, s->end, x->stored + (size_t)i * st->stride, &s->id, 1)))
             return rc;
         if (purge) {
             s->alive = false;

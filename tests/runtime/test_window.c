@@ -88,6 +88,7 @@ struct sim {
     struct rt_lines out;
     struct rt_lines late;           /* rows dropped as late: "k,v,ts" */
     bool with_order;
+    int64_t trig;                   /* count trigger: emit at multiples of trig rows, not at the end */
 };
 
 static int64_t floor_mod(int64_t a, int64_t b)
@@ -132,7 +133,8 @@ static void simulate(struct sim *s, gen_fn gen, int64_t rows)
                 bool *fired;
                 acc_add(sim_acc(s, r.k, w, &fired), &r);
                 placed = true;
-                if (w + s->size - 1 <= wm) re[2 * nre] = r.k, re[2 * nre + 1] = w, nre++;
+                bool emit = s->trig ? sim_acc(s, r.k, w, &fired)->n % s->trig == 0 : w + s->size - 1 <= wm;
+                if (emit) re[2 * nre] = r.k, re[2 * nre + 1] = w, nre++;
             }
             if (!placed) {
                 char v[32] = "";
@@ -140,7 +142,8 @@ static void simulate(struct sim *s, gen_fn gen, int64_t rows)
                 rt_lines_push(&s->late, tu_fmt("%" PRId64 ",%s,%" PRId64, r.k, v, r.ts));
             }
         }
-        /* late firings: once per (key, window) per batch, with the whole batch in */
+        /* late firings (count trigger: the windows that reached a multiple of trig rows): once per
+         * (key, window) per batch, with the whole batch in */
         for (size_t i = 0; i < nre; i++) {
             bool dup = false;
             for (size_t j = 0; j < i && !dup; j++) dup = re[2 * j] == re[2 * i] && re[2 * j + 1] == re[2 * i + 1];
@@ -153,6 +156,7 @@ static void simulate(struct sim *s, gen_fn gen, int64_t rows)
         int64_t nwm = b0 + 4096 >= rows ? INT64_MAX : maxts - s->bound - 1;
         if (nwm <= wm) continue;
         wm = nwm;
+        if (s->trig) continue;   /* the count trigger replaces the firing at the end */
         for (int64_t k = 0; k < s->nkeys; k++)
             for (int64_t i = 0; i < s->nwin; i++) {
                 int64_t w = s->wmin + i * s->slide;
@@ -225,8 +229,9 @@ static char *window_job(int parallelism, const char *backend, const char *sdir, 
 }
 
 /* Runs a job and compares its rows with the simulation's. */
-static void check_windows(int parallelism, const char *backend, int64_t rows, const char *fields, gen_fn gen,
-                          int64_t bound, int64_t size, int64_t slide, int64_t lateness, const char *extra, bool with_order)
+static void check_windows_trig(int parallelism, const char *backend, int64_t rows, const char *fields, gen_fn gen,
+                               int64_t bound, int64_t size, int64_t slide, int64_t lateness, const char *extra,
+                               bool with_order, int64_t trig)
 {
     char *out = tu_tmp_path("out"), *sdir = tu_tmp_path("state");
     char window[128];
@@ -234,13 +239,15 @@ static void check_windows(int parallelism, const char *backend, int64_t rows, co
     else snprintf(window, sizeof window, "{ type: sliding, size: %" PRId64 "ms, slide: %" PRId64 "ms }", size, slide);
     char ext[256];
     snprintf(ext, sizeof ext, ", allowed_lateness: %" PRId64 "ms%s", lateness, extra);
+    if (trig) snprintf(ext + strlen(ext), sizeof ext - strlen(ext), ", trigger: { type: count, count: %" PRId64 " }", trig);
     char *text = window_job(parallelism, backend, sdir, rows, fields, bound, window, with_order ? AGGS : AGGS_NO_ORDER,
                             ext, out);
     rt_run_text_ok(NULL, text);
-    struct sim s = {.size = size, .slide = slide, .bound = bound, .lateness = lateness, .nkeys = 7, .with_order = with_order};
+    struct sim s = {.size = size, .slide = slide, .bound = bound, .lateness = lateness, .nkeys = 7, .with_order = with_order,
+                    .trig = trig};
     simulate(&s, gen, rows);
     struct rt_lines got = rt_read_csv_parts(out);
-    char *what = tu_fmt("%s P=%d %s%s", backend, parallelism, window, extra);
+    char *what = tu_fmt("%s P=%d %s%s", backend, parallelism, window, ext);
     rt_lines_expect_sorted(&got, &s.out, what);
     free(what);
     rt_lines_free(&got);
@@ -248,6 +255,12 @@ static void check_windows(int parallelism, const char *backend, int64_t rows, co
     free(text);
     free(out);
     free(sdir);
+}
+
+static void check_windows(int parallelism, const char *backend, int64_t rows, const char *fields, gen_fn gen,
+                          int64_t bound, int64_t size, int64_t slide, int64_t lateness, const char *extra, bool with_order)
+{
+    check_windows_trig(parallelism, backend, rows, fields, gen, bound, size, slide, lateness, extra, with_order, 0);
 }
 
 /* Loop tests run 4 ways: both backends, with the accumulator cache big (the default) and tiny
@@ -493,6 +506,143 @@ START_TEST(session_rows_too_late_for_every_session_are_dropped)
     free(text);
     free(out);
     free(sdir);
+}
+END_TEST
+
+/* ---- count triggers on tumbling and session windows ---- */
+
+START_TEST(tumbling_windows_with_a_count_trigger_emit_at_multiples_not_at_their_end)
+{
+    /* 100 s windows (~1430 rows per key, over several batches): a row per batch that brings a
+     * window to a multiple of 100 rows, none at the end */
+    check_windows_trig(1, backend_of(_i), 30000, IN_ORDER_FIELDS, gen_in_order, 0, 100000, 100000, 0, cache_of(_i), true,
+                       100);
+    /* late rows within allowed_lateness count, and emit only when they reach a multiple */
+    check_windows_trig(1, backend_of(_i), 40000, LATE_FIELDS, gen_late, 0, 1000, 1000, 20000, cache_of(_i), true, 7);
+}
+END_TEST
+
+/* A session of the simulation: its rows (seqs), and its rows before the current batch. */
+struct ssess {
+    int64_t start, end, before, n, cap;
+    int64_t *seqs;
+};
+
+/* Sessions with a count trigger, batch by batch (4096 rows, watermark = max seen - bound - 1
+ * after each): rows merge into the sessions they overlap or touch, or open one unless late;
+ * after a batch, every session whose rows reached a multiple of trig (rows before: those of the
+ * sessions merged into it) emits its row; sessions go at end - 1 + lateness <= watermark. */
+static void expected_sessions_trig(int64_t rows, int64_t gap, int64_t bound, int64_t trig,
+                                   bool (*late)(int64_t), struct rt_lines *want, int64_t *n_emits_mid)
+{
+    struct ssess *ss[5] = {0};
+    size_t nss[5] = {0};
+    int64_t wm = INT64_MIN, maxts = INT64_MIN;
+    *n_emits_mid = 0;
+    for (int64_t b0 = 0; b0 < rows; b0 += 4096) {
+        for (int k = 0; k < 5; k++)
+            for (size_t i = 0; i < nss[k]; i++) ss[k][i].before = ss[k][i].n;
+        for (int64_t q = b0; q < rows && q < b0 + 4096; q++) {
+            struct row r;
+            gen_session(q, &r);
+            if (late && late(q)) r.ts = -100000 - q;
+            if (r.ts > maxts) maxts = r.ts;
+            int64_t t = r.ts, e = t + gap;
+            struct ssess *L = ss[r.k];
+            size_t into = SIZE_MAX;
+            for (size_t i = 0; i < nss[r.k]; i++) {
+                if (L[i].start > e || L[i].end < t) continue;
+                if (into == SIZE_MAX) {
+                    into = i;
+                    continue;
+                }
+                /* merge i into `into` */
+                struct ssess *a = &L[into], *g = &L[i];
+                if (g->start < a->start) a->start = g->start;
+                if (g->end > a->end) a->end = g->end;
+                a->before += g->before;
+                for (int64_t x = 0; x < g->n; x++) {
+                    if (a->n == a->cap) a->seqs = realloc(a->seqs, sizeof *a->seqs * (size_t)(a->cap = a->cap * 2 + 16));
+                    a->seqs[a->n++] = g->seqs[x];
+                }
+                free(g->seqs);
+                L[i] = L[--nss[r.k]];
+                if (into == nss[r.k]) into = i;
+                i--;
+            }
+            if (into == SIZE_MAX) {
+                if (e - 1 <= wm) continue;   /* late */
+                ss[r.k] = L = realloc(L, sizeof *L * (nss[r.k] + 1));
+                into = nss[r.k]++;
+                L[into] = (struct ssess){t, e, 0, 0, 0, NULL};
+            }
+            struct ssess *a = &L[into];
+            if (t < a->start) a->start = t;
+            if (e > a->end) a->end = e;
+            if (a->n == a->cap) a->seqs = realloc(a->seqs, sizeof *a->seqs * (size_t)(a->cap = a->cap * 2 + 16));
+            a->seqs[a->n++] = q;
+        }
+        for (int k = 0; k < 5; k++)
+            for (size_t i = 0; i < nss[k]; i++) {
+                struct ssess *a = &ss[k][i];
+                if (a->n / trig <= a->before / trig) continue;
+                struct acc ac = {0};
+                for (int64_t x = 0; x < a->n; x++) {
+                    struct row r;
+                    gen_session(a->seqs[x], &r);
+                    acc_add(&ac, &r);
+                }
+                rt_lines_push(want, acc_line(k, true, a->start, a->end, &ac, false));
+                *n_emits_mid += a->n % trig != 0;
+                free(ac.seen);
+            }
+        wm = b0 + 4096 >= rows ? INT64_MAX : maxts - bound - 1;
+        for (int k = 0; k < 5; k++)
+            for (size_t i = 0; i < nss[k]; i++)
+                if (ss[k][i].end - 1 <= wm) {
+                    free(ss[k][i].seqs);
+                    ss[k][i--] = ss[k][--nss[k]];
+                }
+    }
+    for (int k = 0; k < 5; k++) free(ss[k]);
+}
+
+START_TEST(session_windows_with_a_count_trigger_emit_at_multiples_not_at_their_end)
+{
+    /* gap 1 s, bound 10 s: sessions of ~8 rows per key, merged by the bridging rows; 5 s gap:
+     * sessions over several batches; rows too late for every session dropped */
+    static const struct {
+        const char *fields, *window;
+        int64_t gap, trig;
+        bool late;
+    } cases[] = {{SESSION_FIELDS, "{ type: session, gap: 1s }", 1000, 3, false},
+                 {SESSION_LATE_FIELDS, "{ type: session, gap: 1s }", 1000, 5, true},
+                 {SESSION_FIELDS, "{ type: session, gap: 5s }", 5000, 100, false}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char on[32], sn[32];
+        snprintf(on, sizeof on, "out%zu", c);
+        snprintf(sn, sizeof sn, "state%zu", c);
+        char *out = tu_tmp_path(on), *sdir = tu_tmp_path(sn);
+        char *extra = tu_fmt(", trigger: { type: count, count: %" PRId64 " }", cases[c].trig);
+        char *text = window_job(1, rt_backends[_i], sdir, 20000, cases[c].fields, 10000, cases[c].window, AGGS_NO_ORDER,
+                                extra, out);
+        rt_run_text_ok(NULL, text);
+        struct rt_lines want = {0};
+        int64_t mid;
+        expected_sessions_trig(20000, cases[c].gap, 10000, cases[c].trig,
+                               cases[c].late ? session_row_is_late : NULL, &want, &mid);
+        ck_assert(want.n > 10);
+        struct rt_lines got = rt_read_csv_parts(out);
+        char *what = tu_fmt("%s %s%s", rt_backends[_i], cases[c].window, extra);
+        rt_lines_expect_sorted(&got, &want, what);
+        free(what);
+        rt_lines_free(&got);
+        rt_lines_free(&want);
+        free(extra);
+        free(text);
+        free(out);
+        free(sdir);
+    }
 }
 END_TEST
 
@@ -928,8 +1078,14 @@ START_TEST(bad_window_options_are_refused_with_clear_errors)
 #undef BAD
     expect_invalid("window: { type: tumbling, size: 1s }, aggregates: { n: median(v) }", "unknown aggregate");
     expect_invalid("window: { type: tumbling, size: 1s }, aggregates: { window_start: count(*) }", "window bound");
-    expect_invalid("window: { type: tumbling, size: 1s }, aggregates: { n: count(*) }, trigger: { type: count, count: 5 }",
-                   "global windows");
+    expect_invalid("window: { type: sliding, size: 2s, slide: 1s }, aggregates: { n: count(*) }, "
+                   "trigger: { type: count, count: 5 }",
+                   "not sliding");
+    expect_invalid("window: { type: count, size: 10 }, aggregates: { n: count(*) }, trigger: { type: count, count: 5 }",
+                   "not for count windows");
+    expect_invalid("window: { type: tumbling, size: 1s, time: processing }, aggregates: { n: count(*) }, "
+                   "trigger: { type: count, count: 5 }",
+                   "needs event time");
     expect_invalid("window: { type: tumbling, size: 1s, time: processing }, aggregates: { n: count(*) }, allowed_lateness: 1s",
                    "event-time windows");
     expect_invalid("window: { type: global }, aggregates: { n: count(*) }, trigger: { type: count }", "needs count");
@@ -986,6 +1142,8 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, session_windows_merge_when_a_late_row_bridges_them, 0, 2);
     tcase_add_loop_test(tc, session_windows_at_parallelism_2, 0, 2);
     tcase_add_loop_test(tc, session_rows_too_late_for_every_session_are_dropped, 0, 2);
+    tcase_add_loop_test(tc, tumbling_windows_with_a_count_trigger_emit_at_multiples_not_at_their_end, 0, 4);
+    tcase_add_loop_test(tc, session_windows_with_a_count_trigger_emit_at_multiples_not_at_their_end, 0, 2);
     tcase_add_loop_test(tc, count_windows_fire_every_size_rows_of_a_key, 0, 2);
     tcase_add_loop_test(tc, sliding_count_windows_fire_every_slide_rows_with_the_last_size, 0, 2);
     tcase_add_loop_test(tc, global_window_with_a_count_trigger_fires_cumulative_rows, 0, 2);
