@@ -428,6 +428,16 @@ rn_state_backend *rn_op_state(struct rn_op_ctx *ctx)
     return ctx->kstate;
 }
 
+int rn_op_state_declare(struct rn_op_ctx *ctx, const struct rn_state_desc *desc, rn_state **out)
+{
+    rn_state_backend *b = rn_op_state(ctx);
+    if (!b) return RN_EINVAL;
+    struct rn_error err;
+    int rc = rn_state_declare(b, desc, out, &err);
+    if (rc) rn_op_error(ctx, "keyed state: %s", err.msg);
+    return rc;
+}
+
 static struct rn_timers *timers_of(struct rn_op_ctx *ctx)
 {
     if (ctx->timers) return ctx->timers;

@@ -82,14 +82,6 @@ struct state {
 
 static void combine(void *accp, const void *inp, void *user) { rn_acc_combine(user, accp, inp); }
 
-static int declare(struct rn_op_ctx *ctx, rn_state_backend *b, const struct rn_state_desc *d, rn_state **out)
-{
-    struct rn_error err;
-    int rc = rn_state_declare(b, d, out, &err);
-    if (rc) rn_op_error(ctx, "keyed state: %s", err.msg);
-    return rc;
-}
-
 static int open_(struct rn_op_ctx *ctx, void **state)
 {
     struct state *st = calloc(1, sizeof *st);
@@ -112,14 +104,14 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     int rc;
     if (!(st->backend = rn_op_state(ctx))) return RN_EINVAL;
     struct rn_state_desc acc = {"aggregate.acc", RN_STATE_REDUCING, st->spec->acc_size, 0, combine, st->spec};
-    if ((rc = declare(ctx, st->backend, &acc, &st->acc_state))) return rc;
+    if ((rc = rn_op_state_declare(ctx, &acc, &st->acc_state))) return rc;
     if (st->spec->any_string) {
         struct rn_state_desc d = {"aggregate.string", RN_STATE_VALUE, 0, 0, NULL, NULL};
-        if ((rc = declare(ctx, st->backend, &d, &st->string_state))) return rc;
+        if ((rc = rn_op_state_declare(ctx, &d, &st->string_state))) return rc;
     }
     if (st->spec->any_distinct) {
         struct rn_state_desc d = {"aggregate.distinct", RN_STATE_MAP, 0, 0, NULL, NULL};
-        if ((rc = declare(ctx, st->backend, &d, &st->distinct_state))) return rc;
+        if ((rc = rn_op_state_declare(ctx, &d, &st->distinct_state))) return rc;
     }
     return 0;
 }

@@ -1994,14 +1994,6 @@ static int global_early(struct st *st, struct rn_op_ctx *ctx, const struct rn_st
 
 /* ---- callbacks ---- */
 
-static int declare(struct rn_op_ctx *ctx, rn_state_backend *b, const struct rn_state_desc *d, rn_state **out)
-{
-    struct rn_error err;
-    int rc = rn_state_declare(b, d, out, &err);
-    if (rc) rn_op_error(ctx, "keyed state: %s", err.msg);
-    return rc;
-}
-
 static int open_(struct rn_op_ctx *ctx, void **state)
 {
     struct st *st = calloc(1, sizeof *st);
@@ -2049,22 +2041,22 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     }
     if (st->c.w.type == RN_WIN_SESSION) {
         struct rn_state_desc d = {"window.sessions", RN_STATE_VALUE, 0, 0, NULL, NULL};
-        rc = declare(ctx, st->backend, &d, &st->acc_state);
+        rc = rn_op_state_declare(ctx, &d, &st->acc_state);
     } else if (st->pane_windows) {
         struct rn_state_desc d = {"window.acc", RN_STATE_VALUE, st->stride, 0, NULL, NULL};
-        rc = declare(ctx, st->backend, &d, &st->acc_state);
+        rc = rn_op_state_declare(ctx, &d, &st->acc_state);
     } else {
         struct cw cw = cw_of(st);
         struct rn_state_desc d = {"window.count", RN_STATE_VALUE, (uint32_t)(8 + (size_t)cw.ring * st->stride), 0, NULL, NULL};
-        rc = declare(ctx, st->backend, &d, &st->acc_state);
+        rc = rn_op_state_declare(ctx, &d, &st->acc_state);
     }
     if (!rc && sp->any_distinct) {
         struct rn_state_desc d = {"window.distinct", RN_STATE_MAP, 0, 0, NULL, NULL};
-        rc = declare(ctx, st->backend, &d, &st->distinct_state);
+        rc = rn_op_state_declare(ctx, &d, &st->distinct_state);
     }
     if (!rc && sp->any_string) {
         struct rn_state_desc d = {"window.string", RN_STATE_MAP, 0, 0, NULL, NULL};
-        rc = declare(ctx, st->backend, &d, &st->string_state);
+        rc = rn_op_state_declare(ctx, &d, &st->string_state);
     }
     return rc;
 }

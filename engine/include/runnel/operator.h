@@ -212,6 +212,9 @@ int rn_op_state_config(struct rn_op_ctx *ctx, struct rn_state_config *cfg, char 
  * `state:` backend and closed by the host after close(). NULL (with rn_op_error set) when it
  * cannot be opened. */
 rn_state_backend *rn_op_state(struct rn_op_ctx *ctx);
+/* Declares a keyed state of this subtask's backend (rn_op_state); on failure the error is
+ * described ("keyed state: ...") and returned. */
+int rn_op_state_declare(struct rn_op_ctx *ctx, const struct rn_state_desc *desc, rn_state **out);
 /* Timers of keyed operators, kept in the operator's keyed state (so they are snapshotted with
  * it). An event-time timer fires when the watermark reaches its time, a processing-time timer
  * when the clock does; registering the same (kind, key, ns, time) twice gives one timer.
