@@ -179,58 +179,87 @@ static bool option_type_ok(struct validator *v, const char *node, const struct r
     return rc == 0;
 }
 
-/* The node's options: the `with:` map checked against the table, defaults added. */
-static rn_value *check_options(struct validator *v, const char *node, const struct rn_operator_def *def,
-                               const rn_value *with)
+/* A map of options checked against an option table: unknown names (with a "did you mean"),
+ * types, required options; a copy with the defaults added. owner names the table's owner in
+ * messages ("nexmark", "window function 'median_price'"); def, when the owner is an operator,
+ * points the user at `runnel operators`. *ok is false when an error was reported. */
+static rn_value *check_table(struct validator *v, const char *node, const struct rn_option *table, const char *owner,
+                             const struct rn_operator_def *def, const rn_value *with, bool *ok)
 {
+    *ok = false;
     rn_value *opts = rn__value_new(RN_VALUE_MAP, rn_value_line(with), rn_value_column(with));
     if (!opts) return NULL;
     if (with && rn_value_kind(with) != RN_VALUE_MAP) {
-        error_at(v, node, with, "'with' must be a map of options");
+        if (def) error_at(v, node, with, "'with' must be a map of options");
+        else error_at(v, node, with, "the options of %s must be a map", owner);
         return opts;
     }
+    bool good = true;
     for (size_t i = 0; i < rn_value_len(with); i++) {
         const char *k = rn_value_key(with, i);
-        const struct rn_option *o = def->options;
+        const struct rn_option *o = table;
         while (o && o->name && strcmp(o->name, k)) o++;
         if (!o || !o->name) {
             const char *names[64];
             size_t n = 0;
-            for (const struct rn_option *p = def->options; p && p->name && n < 63; p++) names[n++] = p->name;
+            char list[256] = "";
+            for (const struct rn_option *p = table; p && p->name && n < 63; p++) {
+                names[n++] = p->name;
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", p->name);
+            }
             names[n] = NULL;
             const char *near = closest(k, names);
             if (near)
-                error_at(v, node, rn__value_key_value(with, i), "unknown option '%s' for %s (did you mean '%s'?)", k,
-                         def->name, near);
-            else
+                error_at(v, node, rn__value_key_value(with, i), "unknown option '%s' for %s (did you mean '%s'?)", k, owner,
+                         near);
+            else if (def)
                 error_at(v, node, rn__value_key_value(with, i), "unknown option '%s' for %s (`runnel operators %s` lists its options)",
-                         k, def->name, def->name);
+                         k, owner, def->name);
+            else
+                error_at(v, node, rn__value_key_value(with, i), "unknown option '%s' for %s (%s%s)", k, owner,
+                         list[0] ? "its options: " : "it takes no options", list);
+            good = false;
         }
     }
-    for (const struct rn_option *o = def->options; o && o->name; o++) {
+    for (const struct rn_option *o = table; o && o->name; o++) {
         const rn_value *given = rn_value_get(with, o->name);
         rn_value *val = NULL;
         if (given && rn_value_kind(given) != RN_VALUE_NULL) {
-            if (!option_type_ok(v, node, o, given)) continue;
+            if (!option_type_ok(v, node, o, given)) {
+                good = false;
+                continue;
+            }
             val = rn__value_copy(given);
         } else if (o->default_value) {
             struct rn_error err;
             val = rn__yaml_load(o->default_value, strlen(o->default_value), &err);
             if (!val) val = rn__value_new(RN_VALUE_NULL, 0, 0);   /* an empty default */
         } else {
-            error_at(v, node, given ? given : NULL, "%s needs option '%s' (%s)", def->name, o->name, o->help ? o->help : "");
-            if (!given) {   /* point at the node when the option is absent */
-                last_pos(v, v->node_line, v->node_col);
+            error_at(v, node, given, "%s needs option '%s' (%s)", owner, o->name, o->help ? o->help : "");
+            if (!given) {   /* absent: point at the node (an operator's) or at the map of options */
+                if (def || !with) last_pos(v, v->node_line, v->node_col);
+                else last_pos(v, rn_value_line(with), rn_value_column(with));
             }
+            good = false;
             continue;
         }
         rn_value *key = rn__value_scalar(o->name, false, rn_value_line(given), rn_value_column(given));
         if (!val || !key || rn__value_append(opts, key, val)) {
             rn__value_free(key);
             rn__value_free(val);
+            good = false;
         }
     }
+    *ok = good;
     return opts;
+}
+
+/* The node's options: the `with:` map checked against the table, defaults added. */
+static rn_value *check_options(struct validator *v, const char *node, const struct rn_operator_def *def,
+                               const rn_value *with)
+{
+    bool ok;
+    return check_table(v, node, def->options, def->name, def, with, &ok);
 }
 
 /* ---- typed option reads (values were checked by check_options) ---- */
@@ -334,6 +363,38 @@ const char *rn_plan_time_column(const struct rn_plan_ctx *ctx, uint32_t input)
 }
 
 const struct rn_registry *rn_plan_registry(const struct rn_plan_ctx *ctx) { return ctx->v->job->registry; }
+
+/* An option map left out (null, or an empty default) is no options at all. */
+static const rn_value *absent_if_empty(const rn_value *given)
+{
+    if (!given || rn_value_kind(given) == RN_VALUE_NULL) return NULL;
+    const char *t = rn_value_kind(given) == RN_VALUE_SCALAR ? rn_value_text(given) : NULL;
+    return t && !*t ? NULL : given;
+}
+
+rn_value *rn_plan_check_options(struct rn_plan_ctx *ctx, const struct rn_option *table, const char *owner,
+                                const rn_value *given)
+{
+    bool ok;
+    given = absent_if_empty(given);
+    rn_value *out = check_table(ctx->v, ctx->node->id, table, owner, NULL, given, &ok);
+    if (ok) return out;
+    rn__value_free(out);
+    return NULL;
+}
+
+rn_value *rn_options_fill(const struct rn_option *table, const rn_value *given)
+{
+    struct validator quiet = {.file = ""};   /* no error list: the options were checked at plan time */
+    bool ok;
+    given = absent_if_empty(given);
+    rn_value *out = check_table(&quiet, NULL, table, "", NULL, given, &ok);
+    if (ok) return out;
+    rn__value_free(out);
+    return NULL;
+}
+
+void rn_options_free(rn_value *options) { rn__value_free(options); }
 
 int rn_plan_error(struct rn_plan_ctx *ctx, const rn_value *at, const char *fmt, ...)
 {

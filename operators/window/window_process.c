@@ -34,7 +34,6 @@
 
 #include "builtin.h"
 #include "runnel/window_fn.h"
-#include "value_internal.h"   /* the function's options with their defaults (rn__value_*) */
 #include "window_spec.h"
 #include "winrows.h"
 
@@ -50,98 +49,6 @@ static const struct rn_option options[] = {
 };
 
 /* ---- the function and its options ---- */
-
-static const char *type_word(enum rn_option_type t)
-{
-    static const char *const w[] = {"a string", "an integer", "a number", "a bool", "a duration", "an expression",
-                                    "a map", "a list", "a schema (a map of column: type)"};
-    return (unsigned)t < sizeof w / sizeof *w ? w[t] : "a value";
-}
-
-/* Checks one given option value against its table entry; message in msg. */
-static bool option_ok(const struct rn_option *o, const rn_value *v, char *msg, size_t len)
-{
-    struct rn_error err = {0};
-    int64_t i;
-    double d;
-    bool b;
-    rn_schema *s = NULL;
-    int rc = 0;
-    switch (o->type) {
-    case RN_OPT_INT: rc = rn_value_int(v, &i, &err); break;
-    case RN_OPT_DOUBLE: rc = rn_value_double(v, &d, &err); break;
-    case RN_OPT_BOOL: rc = rn_value_bool(v, &b, &err); break;
-    case RN_OPT_DURATION: rc = rn_value_duration(v, &i, &err); break;
-    case RN_OPT_SCHEMA:
-        rc = rn_value_schema(v, &s, &err);
-        rn_schema_unref(s);
-        break;
-    case RN_OPT_MAP: rc = rn_value_kind(v) != RN_VALUE_MAP; break;
-    case RN_OPT_LIST: rc = rn_value_kind(v) != RN_VALUE_LIST; break;
-    default: rc = rn_value_kind(v) != RN_VALUE_SCALAR; break;
-    }
-    if (!rc) return true;
-    if (err.msg[0]) snprintf(msg, len, "option '%s': %s", o->name, err.msg);
-    else snprintf(msg, len, "option '%s' must be %s", o->name, type_word(o->type));
-    return false;
-}
-
-/* The function's options: `given` (a map, or NULL) checked against its table, defaults filled
- * in. NULL on error, with msg and *bad (the offending value, NULL when an option is missing). */
-static rn_value *fn_options(const struct rn_window_fn_def *fn, const rn_value *given, const rn_value **bad, char *msg,
-                            size_t len)
-{
-    *bad = NULL;
-    rn_value *out = rn__value_new(RN_VALUE_MAP, rn_value_line(given), rn_value_column(given));
-    if (!out) {
-        snprintf(msg, len, "out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < rn_value_len(given); i++) {
-        const char *k = rn_value_key(given, i);
-        const struct rn_option *o = fn->options;
-        while (o && o->name && strcmp(o->name, k)) o++;
-        if (!o || !o->name) {
-            char names[256] = "";
-            for (const struct rn_option *p = fn->options; p && p->name; p++)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "", p->name);
-            snprintf(msg, len, "unknown option '%s' for window function '%s' (%s%s)", k, fn->name,
-                     names[0] ? "its options: " : "it takes no options", names);
-            *bad = rn__value_key_value(given, i);
-            goto fail;
-        }
-    }
-    for (const struct rn_option *o = fn->options; o && o->name; o++) {
-        const rn_value *v = rn_value_get(given, o->name);
-        rn_value *val = NULL;
-        if (v && rn_value_kind(v) != RN_VALUE_NULL) {
-            if (!option_ok(o, v, msg, len)) {
-                *bad = v;
-                goto fail;
-            }
-            val = rn__value_copy(v);
-        } else if (o->default_value) {
-            struct rn_error err;
-            val = rn__yaml_load(o->default_value, strlen(o->default_value), &err);
-            if (!val) val = rn__value_new(RN_VALUE_NULL, 0, 0);
-        } else {
-            snprintf(msg, len, "window function '%s' needs option '%s' (%s)", fn->name, o->name, o->help ? o->help : "");
-            *bad = v;
-            goto fail;
-        }
-        rn_value *key = rn__value_scalar(o->name, false, rn_value_line(v), rn_value_column(v));
-        if (!val || !key || rn__value_append(out, key, val)) {
-            rn__value_free(key);
-            rn__value_free(val);
-            snprintf(msg, len, "out of memory");
-            goto fail;
-        }
-    }
-    return out;
-fail:
-    rn__value_free(out);
-    return NULL;
-}
 
 /* The value inside v at (line, col), for an error the function reported with a position. */
 static const rn_value *value_at(const rn_value *v, int line, int col)
@@ -182,22 +89,23 @@ static int plan(struct rn_plan_ctx *ctx)
                              "no window function '%s' (%s%s; plugins add theirs from the plugin directory)", name ? name : "",
                              known[0] ? "registered: " : "none is registered", known);
     }
-    const rn_value *given = rn_opt_value(o, "options"), *bad;
-    char msg[512];
-    rn_value *fo = fn_options(fn, given, &bad, msg, sizeof msg);
-    if (!fo) return rn_plan_error(ctx, bad ? bad : given ? given : rn_opt_value(o, "function"), "%s", msg);
+    const rn_value *given = rn_opt_value(o, "options");
+    char owner[160];
+    snprintf(owner, sizeof owner, "window function '%s'", fn->name);
+    rn_value *fo = rn_plan_check_options(ctx, fn->options, owner, given);
+    if (!fo) return RN_EINVAL;   /* reported at the options' positions */
     setup.options = fo;
     rn_schema *fout = NULL;
     struct rn_error err = {0};
     rc = fn->plan(&setup, &fout, &err);
     if (rc || !fout || !rn_schema_len(fout)) {
         const rn_value *at = value_at(given, err.line, err.column);
-        rn__value_free(fo);
+        rn_options_free(fo);
         rn_schema_unref(fout);
         return rn_plan_error(ctx, at ? at : given ? given : rn_opt_value(o, "function"), "window function '%s': %s", fn->name,
                              rc ? (err.msg[0] ? err.msg : rn_strerror(rc)) : "plan() declared no output columns");
     }
-    rn__value_free(fo);
+    rn_options_free(fo);
     rn_schema *out = rn_schema_create();
     bool bounds = has_bounds(&spec);
     rc = out ? rn_schema_add(out, setup.key_name, setup.key_type, true) : RN_ENOMEM;
@@ -329,10 +237,8 @@ static int open_(struct rn_op_ctx *ctx, void **state)
         rn_op_error(ctx, "no window function '%s'", rn_opt_string(o, "function"));
         return RN_EINVAL;
     }
-    const rn_value *bad;
-    char msg[512];
-    if (!(st->fn_opts = fn_options(st->fn, rn_opt_value(o, "options"), &bad, msg, sizeof msg))) {
-        rn_op_error(ctx, "%s", msg);
+    if (!(st->fn_opts = rn_options_fill(st->fn->options, rn_opt_value(o, "options")))) {
+        rn_op_error(ctx, "window function '%s': its options do not check (or no memory)", st->fn->name);
         return RN_EINVAL;
     }
     const rn_schema *out = rn_op_output_schema(ctx);
@@ -374,7 +280,7 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     struct wp *st = state;
     if (!st) return;
     if (st->fn_open && st->fn->close) st->fn->close(st->fn_state);
-    rn__value_free(st->fn_opts);
+    rn_options_free(st->fn_opts);
     rn_schema_unref(st->fn_out);
     rn_builder_destroy(st->out);
     rn__wr_groups_free(&st->groups);

@@ -164,6 +164,17 @@ const struct rn_registry *rn_op_registry(const struct rn_op_ctx *ctx);
 
 /* ---- options (both contexts) ---- */
 
+/* Options of something an operator hosts (a plugin's window function, ...): given (a map, or
+ * NULL) checked against table as a node's `with:` is (unknown names with a "did you mean",
+ * types, required options; each error recorded at its position in the job file, owner naming
+ * the table's owner: "window function 'median_price'") and returned with the defaults filled
+ * in, or NULL after an error. rn_options_fill does the same without reporting, for open()
+ * (the job was checked already). Free the result with rn_options_free. */
+rn_value *rn_plan_check_options(struct rn_plan_ctx *ctx, const struct rn_option *table, const char *owner,
+                                const rn_value *given);
+rn_value *rn_options_fill(const struct rn_option *table, const rn_value *given);
+void rn_options_free(rn_value *options);
+
 /* The node's options, type-checked against the option table: absent options with a default are
  * present with the default. */
 const rn_value *rn_plan_options(const struct rn_plan_ctx *ctx);
