@@ -224,7 +224,7 @@ static int store(struct state *st, struct rn_op_ctx *ctx, uint32_t side, const s
     if (rc) return rc;
     st->blob.len = 0;
     if (old && (rc = rn__join_buf_append(&st->blob, old, old_len))) return rc;
-    for (uint32_t i = a; i < z && rc == 0; i++) rc = rn__join_row_append(&st->codec[side], b, st->sel[i].row, &st->blob);
+    for (uint32_t i = a; i < z && rc == 0; i++) rc = rn__join_row_append(b, st->sel[i].row, &st->blob);
     if (!rc) rc = rn_state_map_put(st->rows[side], k, 0, mk, 8, st->blob.p, (uint32_t)st->blob.len);
     if (!rc) rc = rn_op_timer_register(ctx, RN_TIMER_EVENT, k, ts, cleanup_time(st, side, ts));
     return rc;

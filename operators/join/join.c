@@ -252,7 +252,7 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
         st->chunk.p[8] = side == 0 && p.matched;
         memcpy(st->chunk.p + 9, &n, 4);
         st->chunk.len = CHUNK_HEADER;
-        for (uint32_t j = 0; j < n && rc == 0; j++) rc = rn__join_row_append(&st->codec[side], b, rows[j], &st->chunk);
+        for (uint32_t j = 0; j < n && rc == 0; j++) rc = rn__join_row_append(b, rows[j], &st->chunk);
         if (!rc) rc = rn_state_list_append(st->rows[side], k, 0, st->chunk.p, (uint32_t)st->chunk.len);
         if (!rc && st->left_join && side == 0 && st->ttl > 0)
             rc = rn_op_timer_register(ctx, RN_TIMER_PROCESSING, k, 0, rn__join_add_sat(now, st->ttl));

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "join_common.h"
+#include "keyed/rowbytes.h"
 
 /* ---- plan time ---- */
 
@@ -191,54 +192,12 @@ void rn__join_codec_free(struct rn__join_codec *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Bytes of a non-null fixed-width value of type t (strings: 0, they carry their length). */
-static size_t fixed_width(struct rn_type t)
+int rn__join_row_append(const struct rn_batch *b, uint32_t r, struct rn__join_buf *buf)
 {
-    switch (t.id) {
-    case RN_T_BOOL: return 1;
-    case RN_T_VECTOR: return (size_t)t.dim * 4;
-    case RN_T_STRING: return 0;
-    default: return 8;
-    }
-}
-
-size_t rn__join_row_size(const struct rn__join_codec *c, const struct rn_batch *b, uint32_t r)
-{
-    size_t n = c->null_bytes;
-    for (uint32_t i = 0; i < c->n_cols; i++) {
-        const struct rn_column *col = &b->cols[i];
-        if (rn_column_is_null(col, r)) continue;
-        n += c->types[i].id == RN_T_STRING ? 4 + (size_t)rn_col_str(col, r).len : fixed_width(c->types[i]);
-    }
-    return n;
-}
-
-int rn__join_row_append(const struct rn__join_codec *c, const struct rn_batch *b, uint32_t r, struct rn__join_buf *buf)
-{
-    size_t need = rn__join_row_size(c, b, r);
+    size_t need = rn__row_size(b, r);
     int rc = rn__join_buf_reserve(buf, need);
     if (rc) return rc;
-    uint8_t *p = buf->p + buf->len, *nulls = p;
-    memset(nulls, 0, c->null_bytes);
-    p += c->null_bytes;
-    for (uint32_t i = 0; i < c->n_cols; i++) {
-        const struct rn_column *col = &b->cols[i];
-        if (rn_column_is_null(col, r)) {
-            nulls[i >> 3] |= (uint8_t)(1u << (i & 7));
-            continue;
-        }
-        if (c->types[i].id == RN_T_STRING) {
-            struct rn_str s = rn_col_str(col, r);
-            memcpy(p, &s.len, 4);
-            if (s.len) memcpy(p + 4, s.ptr, s.len);
-            p += 4 + (size_t)s.len;
-        } else {
-            size_t w = fixed_width(c->types[i]);
-            memcpy(p, (const uint8_t *)col->values + (size_t)r * rn_type_width(c->types[i]), w);
-            p += w;
-        }
-    }
-    buf->len += need;
+    buf->len += rn__row_encode(b, r, buf->p + buf->len);
     return 0;
 }
 
@@ -283,7 +242,7 @@ size_t rn__join_row_view(const struct rn__join_codec *c, const uint8_t *p, size_
             v->len[i] = len;
             at += len;
         } else {
-            size_t w = fixed_width(c->types[i]);
+            size_t w = rn__row_fixed_width(c->types[i]);
             if (avail - at < w) return 0;
             v->val[i] = p + at;
             v->len[i] = (uint32_t)w;

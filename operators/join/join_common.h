@@ -60,11 +60,10 @@ int rn__join_buf_reserve(struct rn__join_buf *b, size_t more);
 int rn__join_buf_append(struct rn__join_buf *b, const void *p, size_t n);
 void rn__join_buf_free(struct rn__join_buf *b);
 
-/* ---- row encoding ----
- * One row of a schema as bytes: a null bitmap of ceil(n_cols / 8) bytes (bit set = null), then
- * each non-null column's value: bool 1 byte, int64 / timestamp / double 8 bytes, vector<N> 4N
- * bytes, string a u32 length and the bytes (all little-endian, unaligned). Rows are
- * self-delimiting, so a state value can hold several concatenated rows. */
+/* ---- rows in state ----
+ * Rows are stored with the encoding of keyed/rowbytes.h; they are self-delimiting, so a state
+ * value can hold several concatenated rows. The codec (a schema's column types) decodes them
+ * into views without copying. */
 
 struct rn__join_codec {
     uint32_t n_cols;
@@ -73,10 +72,8 @@ struct rn__join_codec {
 };
 int rn__join_codec_init(struct rn__join_codec *c, const rn_schema *s);
 void rn__join_codec_free(struct rn__join_codec *c);
-/* Bytes row r of b takes encoded. */
-size_t rn__join_row_size(const struct rn__join_codec *c, const struct rn_batch *b, uint32_t r);
-/* Appends row r of b, encoded, to buf. 0 or RN_ENOMEM. */
-int rn__join_row_append(const struct rn__join_codec *c, const struct rn_batch *b, uint32_t r, struct rn__join_buf *buf);
+/* Appends row r of b, encoded (rn__row_encode), to buf. 0 or RN_ENOMEM. */
+int rn__join_row_append(const struct rn_batch *b, uint32_t r, struct rn__join_buf *buf);
 
 /* A decoded row: per column a pointer to its value bytes inside the encoding (NULL = null),
  * and for strings the length. Valid as long as the bytes it was decoded from. */

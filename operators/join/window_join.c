@@ -158,7 +158,7 @@ static int append_rows(struct state *st, uint32_t side, const struct rn_state_ke
 {
     st->chunk.len = 0;
     int rc = 0;
-    for (uint32_t i = a; i < z && rc == 0; i++) rc = rn__join_row_append(&st->codec[side], b, st->sel[i].row, &st->chunk);
+    for (uint32_t i = a; i < z && rc == 0; i++) rc = rn__join_row_append(b, st->sel[i].row, &st->chunk);
     return rc ? rc : rn_state_list_append(st->rows[side], k, ns, st->chunk.p, (uint32_t)st->chunk.len);
 }
 

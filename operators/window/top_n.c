@@ -366,7 +366,7 @@ static int emit_group(struct topn *st, struct rn_op_ctx *ctx, const struct ent *
         int rc = 0;
         if (rn_builder_full(st->out) && (rc = flush(st, ctx))) return rc;
         size_t used;
-        if ((rc = rn__wr_row_decode(st->out, 0, st->in, e[i].payload, e[i].plen, &used))) {
+        if ((rc = rn__row_decode(st->out, 0, st->in, e[i].payload, e[i].plen, &used))) {
             rn_op_error(ctx, "keyed state holds a row that does not decode (%s)", rn_strerror(rc));
             return rc;
         }
@@ -504,7 +504,7 @@ static int merge_group(struct topn *st, struct rn_op_ctx *ctx, const struct rn_b
     /* the new value */
     size_t size = 4;
     for (uint32_t k = 0; k < limit; k++) {
-        if (e[k].row >= 0) e[k].plen = (uint32_t)rn__wr_row_size(b, (uint32_t)e[k].row);
+        if (e[k].row >= 0) e[k].plen = (uint32_t)rn__row_size(b, (uint32_t)e[k].row);
         size += 8 + (size_t)e[k].klen + e[k].plen;
     }
     if (size > UINT32_MAX) {
@@ -521,7 +521,7 @@ static int merge_group(struct topn *st, struct rn_op_ctx *ctx, const struct rn_b
         memcpy(p + 4, &e[k].plen, 4);
         memcpy(p + 8, e[k].key, e[k].klen);
         p += 8 + e[k].klen;
-        if (e[k].row >= 0) rn__wr_row_encode(b, (uint32_t)e[k].row, p);
+        if (e[k].row >= 0) rn__row_encode(b, (uint32_t)e[k].row, p);
         else memcpy(p, e[k].payload, e[k].plen);
         p += e[k].plen;
     }

@@ -321,14 +321,14 @@ static int flush(struct wp *st, struct rn_op_ctx *ctx)
 static int make_chunk(struct wp *st, const struct rn_batch *b, const uint32_t *rows, uint32_t n, size_t *size)
 {
     size_t total = 4;
-    for (uint32_t i = 0; i < n; i++) total += 4 + rn__wr_row_size(b, rows[i]);
+    for (uint32_t i = 0; i < n; i++) total += 4 + rn__row_size(b, rows[i]);
     if (total > UINT32_MAX) return RN_ERANGE;
     int rc = rn__wr_reserve(&st->chunk, &st->chunk_cap, total);
     if (rc) return rc;
     memcpy(st->chunk, &n, 4);
     size_t at = 4;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t len = (uint32_t)rn__wr_row_encode(b, rows[i], st->chunk + at + 4);
+        uint32_t len = (uint32_t)rn__row_encode(b, rows[i], st->chunk + at + 4);
         memcpy(st->chunk + at, &len, 4);
         at += 4 + (size_t)len;
     }
@@ -404,7 +404,7 @@ static int fire(struct wp *st, struct rn_op_ctx *ctx, const struct rowref *refs,
     int rc = 0;
     for (uint32_t i = 0; i < n && !rc; i++) {
         size_t used;
-        rc = rn__wr_row_decode(bb, 0, st->in, refs[i].p, refs[i].len, &used);
+        rc = rn__row_decode(bb, 0, st->in, refs[i].p, refs[i].len, &used);
     }
     struct rn_error err = {0};
     struct rn_batch *rows = rc ? NULL : rn_builder_finish(bb, &err);

@@ -4,10 +4,7 @@
  * namespace), and the pane arithmetic of tumbling and sliding windows that both use to keep one
  * state entry per (key, pane) rather than a copy of each row per window.
  *
- * Row encoding (one row of a schema): a null bitmap of ceil(columns / 8) bytes (bit set = null),
- * then each non-null value: bool 1 byte, int64/timestamp/double 8 bytes (host order: state
- * never leaves the machine that wrote it except through snapshots of the same build), string a
- * u32 length then the bytes, vector<N> N floats.
+ * Rows are kept with the encoding of keyed/rowbytes.h.
  *
  * Order keys: each `expr [asc|desc] [nulls first|last]` of an order_by list is encoded so that
  * comparing two rows' keys with memcmp (then by length) gives their order: a null marker byte
@@ -25,18 +22,9 @@
 #include <stdint.h>
 
 #include "runnel/operator.h"
+#include "keyed/rowbytes.h"   /* whole rows as bytes */
 #include "window_spec.h"
 
-/* ---- rows as bytes ---- */
-
-/* Bytes row r of b takes encoded. */
-size_t rn__wr_row_size(const struct rn_batch *b, uint32_t r);
-/* Encodes row r of b into out (rn__wr_row_size bytes); returns the bytes written. */
-size_t rn__wr_row_encode(const struct rn_batch *b, uint32_t r, uint8_t *out);
-/* Appends one encoded row of schema s (len bytes at p) to columns first .. first + len(s) - 1
- * of bb; *used gets its size. RN_ECORRUPT when the bytes do not hold a row of s. */
-int rn__wr_row_decode(rn_builder *bb, uint32_t first, const rn_schema *s, const uint8_t *p, size_t len,
-                      size_t *used);
 /* Appends row r of column c to column col of bb (the same type). */
 int rn__wr_append_value(rn_builder *bb, uint32_t col, const struct rn_column *c, uint32_t r);
 
