@@ -124,18 +124,12 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     struct rn__join_codec *wide = st->codec[0].n_cols >= st->codec[1].n_cols ? &st->codec[0] : &st->codec[1];
     if ((rc = rn__join_view_init(&st->view, wide))) return rc;
     rn__join_out_init(&st->out, ctx, &st->codec[0], &st->codec[1]);
-    rn_state_backend *be = rn_op_state(ctx);
-    if (!be) return RN_EINVAL;
-    struct rn_error err;
     struct rn_state_desc d[2] = {
         {"interval_join.left", RN_STATE_MAP, 0, 0, NULL, NULL},
         {"interval_join.right", RN_STATE_MAP, 0, 0, NULL, NULL},
     };
     for (uint32_t i = 0; i < 2; i++)
-        if ((rc = rn_state_declare(be, &d[i], &st->rows[i], &err))) {
-            rn_op_error(ctx, "keyed state: %s", err.msg);
-            return rc;
-        }
+        if ((rc = rn_op_state_declare(ctx, &d[i], &st->rows[i]))) return rc;
     st->late = rn_op_metric(ctx, "late_dropped");
     st->null_times = rn_op_metric(ctx, "null_times");
     st->null_keys = rn_op_metric(ctx, "null_keys");

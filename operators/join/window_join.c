@@ -124,9 +124,6 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     if ((rc = rn__join_view_init(&st->lview, &st->codec[0])) || (rc = rn__join_view_init(&st->rview, &st->codec[1])))
         return rc;
     rn__join_out_init(&st->out, ctx, &st->codec[0], &st->codec[1]);
-    rn_state_backend *be = rn_op_state(ctx);
-    if (!be) return RN_EINVAL;
-    struct rn_error err;
     struct rn_state_desc d[3] = {
         {"window_join.left", RN_STATE_LIST, 0, 0, NULL, NULL},
         {"window_join.right", RN_STATE_LIST, 0, 0, NULL, NULL},
@@ -134,10 +131,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     };
     rn_state **targets[3] = {&st->rows[0], &st->rows[1], &st->sessions};
     for (uint32_t i = 0; i < (st->spec.type == RN_WIN_SESSION ? 3u : 2u); i++)
-        if ((rc = rn_state_declare(be, &d[i], targets[i], &err))) {
-            rn_op_error(ctx, "keyed state: %s", err.msg);
-            return rc;
-        }
+        if ((rc = rn_op_state_declare(ctx, &d[i], targets[i]))) return rc;
     st->late = rn_op_metric(ctx, "late_dropped");
     st->null_times = rn_op_metric(ctx, "null_times");
     st->null_keys = rn_op_metric(ctx, "null_keys");

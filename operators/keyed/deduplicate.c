@@ -52,12 +52,9 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     *state = st;
     const rn_value *o = rn_op_options(ctx);
     st->last = !strcmp(rn_opt_string(o, "keep"), "last");
-    struct rn_error err;
-    int rc;
     if (!(st->backend = rn_op_state(ctx))) return RN_EINVAL;
     struct rn_state_desc d = {"deduplicate.seen", RN_STATE_VALUE, 8, rn_opt_duration(o, "ttl"), NULL, NULL};
-    if ((rc = rn_state_declare(st->backend, &d, &st->seen, &err))) rn_op_error(ctx, "keyed state: %s", err.msg);
-    return rc;
+    return rn_op_state_declare(ctx, &d, &st->seen);
 }
 
 static int grow(struct state *st, uint32_t n)

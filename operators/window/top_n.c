@@ -213,13 +213,8 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     st->late = rn_op_metric(ctx, "late_rows");
     st->no_time = rn_op_metric(ctx, "rows_without_time");
     if (!(st->out = rn_builder_create(rn_op_output_schema(ctx), 0))) return RN_ENOMEM;
-    rn_state_backend *b = rn_op_state(ctx);
-    if (!b) return RN_EINVAL;
     struct rn_state_desc d = {"top_n.rows", RN_STATE_VALUE, 0, 0, NULL, NULL};
-    struct rn_error err;
-    int rc = rn_state_declare(b, &d, &st->rows, &err);
-    if (rc) rn_op_error(ctx, "keyed state: %s", err.msg);
-    return rc;
+    return rn_op_state_declare(ctx, &d, &st->rows);
 }
 
 static void close_(void *state, struct rn_op_ctx *ctx)

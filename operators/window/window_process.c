@@ -262,16 +262,13 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     st->late = rn_op_metric(ctx, "late_rows");
     st->no_time = rn_op_metric(ctx, "rows_without_time");
     if (!(st->out = rn_builder_create(out, 0))) return RN_ENOMEM;
-    rn_state_backend *b = rn_op_state(ctx);
-    if (!b) return RN_EINVAL;
     struct rn_state_desc rows = {"window_process.rows", RN_STATE_LIST, 0, 0, NULL, NULL};
     struct rn_state_desc sessions = {"window_process.sessions", RN_STATE_VALUE, 0, 0, NULL, NULL};
     struct rn_state_desc counts = {"window_process.count", RN_STATE_VALUE, 8, 0, NULL, NULL};
-    if ((rc = rn_state_declare(b, &rows, &st->rows, &err)) ||
-        (st->spec.type == RN_WIN_SESSION && (rc = rn_state_declare(b, &sessions, &st->sessions, &err))) ||
-        (st->spec.type == RN_WIN_COUNT && (rc = rn_state_declare(b, &counts, &st->counts, &err))))
-        rn_op_error(ctx, "keyed state: %s", err.msg);
-    return rc;
+    if ((rc = rn_op_state_declare(ctx, &rows, &st->rows))) return rc;
+    if (st->spec.type == RN_WIN_SESSION) return rn_op_state_declare(ctx, &sessions, &st->sessions);
+    if (st->spec.type == RN_WIN_COUNT) return rn_op_state_declare(ctx, &counts, &st->counts);
+    return 0;
 }
 
 static void close_(void *state, struct rn_op_ctx *ctx)
