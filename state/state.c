@@ -43,6 +43,8 @@ int rn__state_init_head(rn_state_backend *b, const struct rn_backend_ops *ops, c
 
 void rn__state_free_head(rn_state_backend *b) { free((char *)b->cfg.dir); }
 
+enum rn_state_backend_kind rn_state_backend_kind(const rn_state_backend *b) { return b->cfg.kind; }
+
 int rn__state_check_desc(const struct rn_state_desc *d, const struct rn_state *prev, struct rn_error *err)
 {
     if (!d->name || !*d->name) return rn_error_set(err, RN_EINVAL, 0, 0, "a state needs a name");

@@ -2030,15 +2030,8 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     if (!st->late_port && st->event_time && st->c.w.type != RN_WIN_COUNT && st->c.w.type != RN_WIN_GLOBAL)
         st->late_metric = rn_op_metric(ctx, "late_dropped");
     if (!(st->backend = rn_op_state(ctx))) return RN_EINVAL;
-    if (st->c.cache_entries == 0) {
-        /* spilling to the memory backend would only move entries from one table to another */
-        struct rn_state_config cfg;
-        char dir[4096];
-        if (rn_op_state_config(ctx, &cfg, dir, sizeof dir) == 0 && cfg.kind == RN_STATE_MEMORY)
-            st->c.cache_entries = INT64_MAX;
-        else
-            st->c.cache_entries = 1000000;
-    }
+    if (st->c.cache_entries == 0)   /* spilling to the memory backend would only move entries between two tables */
+        st->c.cache_entries = rn_state_backend_kind(st->backend) == RN_STATE_MEMORY ? INT64_MAX : 1000000;
     if (st->c.w.type == RN_WIN_SESSION) {
         struct rn_state_desc d = {"window.sessions", RN_STATE_VALUE, 0, 0, NULL, NULL};
         rc = rn_op_state_declare(ctx, &d, &st->acc_state);

@@ -529,6 +529,14 @@ START_TEST(close_deletes_the_rocksdb_working_directory)
 }
 END_TEST
 
+START_TEST(a_backend_says_which_kind_it_is)
+{
+    rn_state_backend *b = open_all();
+    ck_assert_int_eq(rn_state_backend_kind(b), g_kind);
+    rn_state_backend_close(b);
+}
+END_TEST
+
 START_TEST(declare_twice_with_the_same_desc_returns_the_same_state)
 {
     rn_state_backend *b = open_all();
@@ -2272,6 +2280,7 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, open_refuses_a_bad_config);
     tcase_add_test(tc, rocksdb_dir_must_be_empty_or_absent);
     tcase_add_test(tc, close_deletes_the_rocksdb_working_directory);
+    tcase_add_test(tc, a_backend_says_which_kind_it_is);
     tcase_add_test(tc, declare_twice_with_the_same_desc_returns_the_same_state);
     tcase_add_test(tc, declare_with_another_desc_is_refused);
     tcase_add_test(tc, declare_refuses_an_invalid_desc);

@@ -57,6 +57,8 @@ struct rn_state_config {
 
 /* Opens a backend. RN_EINVAL/RN_EIO with err on a bad config or an unusable directory. */
 int rn_state_backend_open(const struct rn_state_config *cfg, rn_state_backend **out, struct rn_error *err);
+/* Which backend it is. */
+enum rn_state_backend_kind rn_state_backend_kind(const rn_state_backend *b);
 /* Closes it and frees everything (the rocksdb working directory is deleted). */
 void rn_state_backend_close(rn_state_backend *b);
 
