@@ -367,18 +367,16 @@ static inline uint64_t key_hash(const void *k, uint32_t len)
 
 /* Writes the key encoded by rn_state_key_encode (one column: a tag byte, then the value or a
  * u32 length and the bytes) into column col, row `row` of o. */
-static int put_key_bytes(struct rn_batch *o, uint32_t col, struct rn_type t, const uint8_t *k, uint32_t len, uint32_t row)
+/* Row `row` of column col of o: the value of key k (of type t). */
+static int put_key(struct rn_batch *o, uint32_t col, struct rn_type t, const struct rn_state_key *k, uint32_t row)
 {
-    if (!len || !k[0]) return rn_batch_set_null(o, col, row);
-    if (t.id == RN_T_STRING) {
-        uint32_t sl = 0;
-        if (len >= 5) memcpy(&sl, k + 1, 4);
-        if (5 + (size_t)sl > len) return RN_ECORRUPT;
-        return rn_batch_set_str(o, col, row, (const char *)k + 5, sl);
-    }
-    size_t w = rn_type_width(t);
-    if (1 + w > len) return RN_ECORRUPT;
-    memcpy((char *)o->cols[col].values + (size_t)row * w, k + 1, w);
+    struct rn_key_value kv;
+    int rc = rn_state_key_decode(k, t, &kv);
+    if (rc) return rc;
+    if (kv.null) return rn_batch_set_null(o, col, row);
+    if (t.id == RN_T_STRING) return rn_batch_set_str(o, col, row, kv.s.ptr, kv.s.len);
+    if (t.id == RN_T_BOOL) ((uint8_t *)o->cols[col].values)[row] = kv.v.b;
+    else memcpy((char *)o->cols[col].values + (size_t)row * 8, &kv.v, 8);
     return 0;
 }
 
@@ -612,7 +610,7 @@ static int emit_row(struct st *st, struct rn_op_ctx *ctx, const struct rn_state_
     int rc = out_row(st, ctx, &row);
     if (rc) return rc;
     struct rn_batch *o = st->out;
-    if ((rc = put_key_bytes(o, 0, st->key_type, k->data, k->len, row))) return rc;
+    if ((rc = put_key(o, 0, st->key_type, k, row))) return rc;
     if (has_bounds) {
         ((int64_t *)o->cols[1].values)[row] = ws;
         ((int64_t *)o->cols[2].values)[row] = we;

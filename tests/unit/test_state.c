@@ -2182,6 +2182,42 @@ static bool same_key(const struct rn_batch *x, uint32_t i, const struct rn_batch
     return la == lb && memcmp(a, b, la) == 0;
 }
 
+/* Each one-column key decodes back to the value it was encoded from. */
+START_TEST(key_decode_gives_back_each_column_value)
+{
+    struct rn_batch *x = tu_batch("a:int64, s:string, d:double, t:timestamp, b:bool",
+                                  "-7, gamma, 1.5, 100, true; NULL, NULL, NULL, NULL, NULL; 0, '', -0.25, 0, false");
+    for (uint32_t row = 0; row < x->n_rows; row++)
+        for (uint32_t c = 0; c < x->n_cols; c++) {
+            uint8_t buf[64];
+            uint32_t n = rn_state_key_encode(&x->cols[c], 1, row, buf, sizeof buf);
+            struct rn_state_key k = {buf, n, 0};
+            struct rn_key_value kv;
+            const struct rn_column *col = &x->cols[c];
+            ck_assert_int_eq(rn_state_key_decode(&k, col->type, &kv), 0);
+            ck_assert(kv.null == rn_column_is_null(col, row));
+            if (kv.null) continue;
+            switch (col->type.id) {
+            case RN_T_STRING: {
+                struct rn_str want = rn_col_str(col, row);
+                ck_assert(kv.s.len == want.len && !memcmp(kv.s.ptr, want.ptr, want.len));
+                break;
+            }
+            case RN_T_DOUBLE: ck_assert(kv.v.d == rn_col_f64(col, row)); break;
+            case RN_T_BOOL: ck_assert(kv.v.b == rn_col_bool(col, row)); break;
+            default: ck_assert_int_eq(kv.v.i, rn_col_i64(col, row));
+            }
+        }
+    /* bytes that are not a key of that type */
+    uint8_t bad[3] = {1, 2, 3};
+    struct rn_state_key k = {bad, sizeof bad, 0};
+    struct rn_key_value kv;
+    ck_assert_int_eq(rn_state_key_decode(&k, rn_type_of(RN_T_INT64), &kv), RN_ECORRUPT);
+    ck_assert_int_eq(rn_state_key_decode(&k, rn_type_of(RN_T_STRING), &kv), RN_ECORRUPT);
+    rn_batch_unref(x);
+}
+END_TEST
+
 START_TEST(key_encode_equal_values_give_equal_bytes)
 {
     struct rn_batch *x = tu_batch("a:int64, s:string", "1, alpha; 2, beta; -7, gamma; 1, alpha");
@@ -2360,6 +2396,7 @@ static Suite *state_suite(void)
     tcase_add_test(keys, key_encode_nulls_are_distinct_from_values);
     tcase_add_test(keys, key_encode_int_and_string_keys_differ);
     tcase_add_test(keys, key_encode_returns_the_length_when_the_buffer_is_too_small);
+    tcase_add_test(keys, key_decode_gives_back_each_column_value);
     suite_add_tcase(s, keys);
     return s;
 }

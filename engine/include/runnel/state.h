@@ -91,6 +91,15 @@ struct rn_state_key {
  * returns the length (larger than cap: buf too small, nothing usable written). Equal key
  * values give equal bytes; nulls encode distinctly. */
 uint32_t rn_state_key_encode(const struct rn_column *cols, uint32_t n_cols, uint32_t i, void *buf, uint32_t cap);
+/* The value of a one-column key (rn_state_key_encode of a column of type t, as a timer or a
+ * state enumeration hands it back): null, or the value (strings as a view into the key's
+ * bytes). RN_ECORRUPT when the bytes are not such a key. */
+struct rn_key_value {
+    bool null;
+    union { int64_t i; double d; bool b; } v;   /* int64 and timestamp: i */
+    struct rn_str s;
+};
+int rn_state_key_decode(const struct rn_state_key *k, struct rn_type t, struct rn_key_value *out);
 
 /* ---- value and reducing ---- */
 

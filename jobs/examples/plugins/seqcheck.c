@@ -171,20 +171,14 @@ static int on_timer(void *state, struct rn_op_ctx *ctx, const struct rn_timer *t
     int rc = rn_state_get(s->last, &t->key, 0, &v, &len);
     if (rc || !v) return rc;
     memcpy(&l, v, sizeof l);
-    /* the key column of the alert: decode the key bytes (tag byte, then an int64 or a string) */
-    const uint8_t *k = t->key.data;
+    /* the key column of the alert: the timer's key decoded */
     rn_builder *bb = s->alerts;
     const struct rn_field *kf = rn_schema_field(rn_op_output_schema(ctx), 0);
-    if (t->key.len == 0 || k[0] == 0) rc = rn_builder_null(bb, 0);
-    else if (kf->type.id == RN_T_INT64 && t->key.len == 9) {
-        int64_t x;
-        memcpy(&x, k + 1, 8);
-        rc = rn_builder_i64(bb, 0, x);
-    } else if (kf->type.id == RN_T_STRING && t->key.len >= 5) {
-        rc = rn_builder_str(bb, 0, (const char *)k + 5, t->key.len - 5);
-    } else {
-        rc = rn_builder_null(bb, 0);
-    }
+    struct rn_key_value kv;
+    if (rn_state_key_decode(&t->key, kf->type, &kv) || kv.null) rc = rn_builder_null(bb, 0);
+    else if (kf->type.id == RN_T_INT64) rc = rn_builder_i64(bb, 0, kv.v.i);
+    else if (kf->type.id == RN_T_STRING) rc = rn_builder_str(bb, 0, kv.s.ptr, kv.s.len);
+    else rc = rn_builder_null(bb, 0);
     if (!rc) rc = rn_builder_str(bb, 1, "silent", 6);
     if (!rc) rc = rn_builder_i64(bb, 2, l.seq + 1);
     if (!rc) rc = rn_builder_null(bb, 3);
