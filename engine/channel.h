@@ -16,14 +16,15 @@
 
 #include "runnel/batch.h"
 
-/* RN_EL_IDLE: the producer has no data for now (its watermark strategy's idle_timeout passed);
+/* RN_EL_BARRIER: checkpoint barrier n (engine/runner.c aligns and snapshots on it).
+ * RN_EL_IDLE: the producer has no data for now (its watermark strategy's idle_timeout passed);
  * the consumer stops waiting for its watermark until the next watermark element. */
-enum rn_el_kind { RN_EL_BATCH, RN_EL_WATERMARK, RN_EL_EOI, RN_EL_IDLE };
+enum rn_el_kind { RN_EL_BATCH, RN_EL_WATERMARK, RN_EL_EOI, RN_EL_IDLE, RN_EL_BARRIER };
 
 struct rn_element {
     enum rn_el_kind kind;
     struct rn_batch *batch;   /* RN_EL_BATCH: one reference, owned by whoever holds the element */
-    int64_t watermark;        /* RN_EL_WATERMARK */
+    int64_t watermark;        /* RN_EL_WATERMARK; RN_EL_BARRIER: the checkpoint id */
 };
 
 struct rn_mailbox {

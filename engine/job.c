@@ -495,6 +495,8 @@ void rn_job_free(struct rn_job *job)
     free(job->file);
     free(job->name);
     free(job->state_dir);
+    free(job->checkpoint.dir);
+    free(job->checkpoint.savepoint_dir);
     rn__value_free(job->source);
     free(job);
 }
@@ -548,8 +550,102 @@ static bool read_u32(struct validator *v, const char *node, const rn_value *val,
 
 static const char *const node_keys[] = {"id", "type", "input", "key_by", "parallelism", "partition", "watermark",
                                         "with", NULL};
-static const char *const top_keys[] = {"name", "parallelism", "max_parallelism", "operators", "checkpoint", "state",
-                                       NULL};
+static const char *const top_keys[] = {"name", "parallelism", "max_parallelism", "operators", "checkpoint", "restart",
+                                       "state", NULL};
+
+static bool read_duration(struct validator *v, const rn_value *val, const char *what, int64_t min, int64_t *out)
+{
+    struct rn_error err;
+    if (rn_value_duration(val, out, &err)) {
+        value_error(v, NULL, &err);
+        return false;
+    }
+    if (*out < min) {
+        error_at(v, NULL, val, "%s must be at least %lldms", what, (long long)min);
+        return false;
+    }
+    return true;
+}
+
+/* `checkpoint:` — docs/job-spec.md "Checkpoints". */
+static void read_checkpoint(struct validator *v, struct rn_job *job, const rn_value *x)
+{
+    static const char *const keys[] = {"interval", "mode", "dir", "savepoint_dir", "retain", "timeout", "min_pause", NULL};
+    struct rn_checkpoint_spec *c = &job->checkpoint;
+    c->retain = 3;
+    c->timeout = 10 * 60 * 1000;
+    if (rn_value_kind(x) != RN_VALUE_MAP) {
+        error_at(v, NULL, x, "checkpoint must be a map: {interval: 10s, mode: exactly_once, dir: ...}");
+        return;
+    }
+    unknown_keys(v, NULL, x, keys, "checkpoint field");
+    c->enabled = true;
+    const rn_value *f;
+    if (!(f = rn_value_get(x, "interval"))) error_at(v, NULL, x, "checkpoint needs an interval (e.g. interval: 10s)");
+    else read_duration(v, f, "checkpoint interval", 10, &c->interval);
+    if ((f = rn_value_get(x, "mode"))) {
+        const char *m = rn_value_text(f);
+        if (m && !strcmp(m, "exactly_once")) c->mode = RN_CHECKPOINT_EXACTLY_ONCE;
+        else if (m && !strcmp(m, "at_least_once")) c->mode = RN_CHECKPOINT_AT_LEAST_ONCE;
+        else error_at(v, NULL, f, "checkpoint mode must be exactly_once or at_least_once");
+    }
+    const char *const dir_fields[] = {"dir", "savepoint_dir"};
+    char **dir_out[] = {&c->dir, &c->savepoint_dir};
+    for (int k = 0; k < 2; k++) {
+        f = rn_value_get(x, dir_fields[k]);
+        const char *d = f ? rn_value_text(f) : k == 0 ? "checkpoints" : NULL;
+        if (f && (!d || !*d)) {
+            error_at(v, NULL, f, "checkpoint %s must be a directory path or a file:// URI", dir_fields[k]);
+            continue;
+        }
+        if (!d) continue;
+        if (!strncmp(d, "file://", 7)) d += 7;
+        else if (strstr(d, "://")) {
+            error_at(v, NULL, f, "checkpoint %s: only file:// storage is supported, not '%s'", dir_fields[k], d);
+            continue;
+        }
+        if (!*d) error_at(v, NULL, f, "checkpoint %s: the file:// URI has no path", dir_fields[k]);
+        else *dir_out[k] = strdup(d);
+    }
+    if ((f = rn_value_get(x, "retain"))) read_u32(v, NULL, f, "checkpoint retain", 1, 1000, &c->retain);
+    if ((f = rn_value_get(x, "timeout"))) read_duration(v, f, "checkpoint timeout", 10, &c->timeout);
+    if ((f = rn_value_get(x, "min_pause"))) read_duration(v, f, "checkpoint min_pause", 0, &c->min_pause);
+}
+
+/* `restart:` — docs/job-spec.md "Restarts". Without the block: fixed-delay (10 attempts, 1s)
+ * when the job takes checkpoints, else none. */
+static void read_restart(struct validator *v, struct rn_job *job, const rn_value *x)
+{
+    struct rn_restart_spec *r = &job->restart;
+    *r = (struct rn_restart_spec){job->checkpoint.enabled ? RN_RESTART_FIXED_DELAY : RN_RESTART_NONE, 10, 1000,
+                                  5 * 60 * 1000, 2.0, 60 * 60 * 1000};
+    if (!x) return;
+    static const char *const keys[] = {"strategy", "attempts", "delay", "max_delay", "multiplier", "reset_after", NULL};
+    if (rn_value_kind(x) != RN_VALUE_MAP) {
+        error_at(v, NULL, x, "restart must be a map: {strategy: fixed-delay | exponential-delay | none, ...}");
+        return;
+    }
+    unknown_keys(v, NULL, x, keys, "restart field");
+    const rn_value *f = rn_value_get(x, "strategy");
+    const char *st = f ? rn_value_text(f) : "fixed-delay";
+    if (st && !strcmp(st, "fixed-delay")) r->kind = RN_RESTART_FIXED_DELAY;
+    else if (st && !strcmp(st, "exponential-delay")) r->kind = RN_RESTART_EXPONENTIAL_DELAY, r->attempts = 0;
+    else if (st && !strcmp(st, "none")) r->kind = RN_RESTART_NONE;
+    else error_at(v, NULL, f, "restart strategy must be fixed-delay, exponential-delay or none");
+    if (r->kind != RN_RESTART_NONE && !job->checkpoint.enabled)
+        error_at(v, NULL, f ? f : x, "restart needs a checkpoint block (a restarted job resumes from its latest checkpoint)");
+    if ((f = rn_value_get(x, "attempts"))) read_u32(v, NULL, f, "restart attempts", 0, 1000000, &r->attempts);
+    if ((f = rn_value_get(x, "delay"))) read_duration(v, f, "restart delay", 0, &r->delay);
+    if ((f = rn_value_get(x, "max_delay"))) read_duration(v, f, "restart max_delay", 0, &r->max_delay);
+    if ((f = rn_value_get(x, "reset_after"))) read_duration(v, f, "restart reset_after", 1, &r->reset_after);
+    if ((f = rn_value_get(x, "multiplier"))) {
+        struct rn_error err;
+        if (rn_value_double(f, &r->multiplier, &err)) value_error(v, NULL, &err);
+        else if (!(r->multiplier >= 1.0 && r->multiplier <= 100.0)) error_at(v, NULL, f, "restart multiplier must be from 1 to 100");
+    }
+    if (r->kind == RN_RESTART_EXPONENTIAL_DELAY && r->max_delay < r->delay)
+        error_at(v, NULL, x, "restart max_delay must not be below delay");
+}
 
 /* Reads the node map at position i into job->nodes[i] (types, options, fields). */
 static void read_node(struct validator *v, const rn_registry *reg, struct rn_job *job, uint32_t i, const rn_value *m,
@@ -957,8 +1053,8 @@ int rn__job_from_value(const char *file, rn_value *root, const rn_registry *reg,
     }
     unknown_keys(&v, NULL, root, top_keys, "job field");
     const rn_value *x;
-    if ((x = rn_value_get(root, "checkpoint")))
-        error_at(&v, NULL, x, "checkpoints are not supported yet (they come with exactly-once recovery)");
+    if ((x = rn_value_get(root, "checkpoint"))) read_checkpoint(&v, job, x);
+    read_restart(&v, job, rn_value_get(root, "restart"));
     job->state_backend = RN_STATE_MEMORY;
     if ((x = rn_value_get(root, "state"))) {
         static const char *const state_keys[] = {"backend", "dir", NULL};
@@ -1054,4 +1150,21 @@ int rn_job_load(const char *path, const rn_registry *reg, struct rn_job **out, s
     int rc = rn_job_parse(path, text, n, reg, out, errs);
     free(text);
     return rc;
+}
+
+int64_t rn_restart_delay(const struct rn_restart_spec *s, uint32_t failures)
+{
+    if (failures == 0) return 0;
+    switch (s->kind) {
+    case RN_RESTART_FIXED_DELAY:
+        return failures > s->attempts ? -1 : s->delay;
+    case RN_RESTART_EXPONENTIAL_DELAY: {
+        if (s->attempts && failures > s->attempts) return -1;
+        double d = (double)s->delay;
+        for (uint32_t i = 1; i < failures && d < (double)s->max_delay; i++) d *= s->multiplier;
+        return d > (double)s->max_delay ? s->max_delay : (int64_t)d;
+    }
+    default:
+        return -1;
+    }
 }

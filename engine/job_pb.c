@@ -98,6 +98,13 @@ int rn_job_pack(const struct rn_job *job, uint8_t **out, size_t *len)
         if (!(p->options = to_pb(n->options))) goto out;
     }
     g.nodes = ptrs;
+    /* the job-level blocks travel as written: the receiver validates them again */
+    const char *const blocks[] = {"checkpoint", "restart", "state"};
+    Runnel__Value **block_out[] = {&g.checkpoint, &g.restart, &g.state};
+    for (int k = 0; k < 3; k++) {
+        const rn_value *b = job->source ? rn_value_get(job->source, blocks[k]) : NULL;
+        if (b && !(*block_out[k] = to_pb(b))) goto out;
+    }
     *len = runnel__job_graph__get_packed_size(&g);
     if (!(*out = malloc(*len ? *len : 1))) goto out;
     runnel__job_graph__pack(&g, *out);
@@ -107,6 +114,9 @@ out:
         free_pb_value(nodes[i].options);
         if (inputs) free(inputs[i]);
     }
+    free_pb_value(g.checkpoint);
+    free_pb_value(g.restart);
+    free_pb_value(g.state);
     free(nodes);
     free(ptrs);
     free(wms);
@@ -223,6 +233,13 @@ int rn_job_unpack(const uint8_t *data, size_t len, const rn_registry *reg, struc
         if (rc) rn__value_free(n);
     }
     if (!rc) rc = put(root, "operators", ops), ops = NULL;
+    const Runnel__Value *blocks[] = {g->checkpoint, g->restart, g->state};
+    const char *const block_names[] = {"checkpoint", "restart", "state"};
+    for (int k = 0; k < 3 && !rc; k++) {
+        if (!blocks[k]) continue;
+        rn_value *b = from_pb(blocks[k], 0);
+        rc = b ? put(root, block_names[k], b) : RN_ECORRUPT;
+    }
     rn__value_free(ops);
     runnel__job_graph__free_unpacked(g, NULL);
     if (!rc && !file) rc = RN_ENOMEM;

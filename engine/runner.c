@@ -23,60 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "channel.h"
-#include "timers.h"
+#include "runner_internal.h"
 #include "runnel/hash.h"
 #include "runnel/runner.h"
-
-struct task;
-
-struct rn_op_ctx {
-    struct task *task;
-    uint32_t pos;                 /* in the chain */
-    uint32_t node_index;
-    const struct rn_job_node *node;
-    const struct rn_operator_def *def;
-    void *state;
-    bool opened;
-    _Atomic uint64_t rows_in, rows_out;
-    int64_t watermark;
-    char error[512];
-    /* source watermark generation */
-    int wm_column;
-    int64_t max_ts;
-    /* sources with splits (rn_op_emit_split): each split's own watermark */
-    struct split *splits;
-    uint32_t n_splits;
-    /* keyed operators: rn_op_keys's scratch, the state backend the host owns, timers */
-    struct op_keys *keys;
-    rn_state_backend *kstate;
-    struct rn_timers *timers;
-    char state_dir[1024];
-    /* operator counters */
-    uint32_t n_metrics;
-    char metric_names[RN_OP_MAX_METRICS][32];
-    _Atomic uint64_t metrics[RN_OP_MAX_METRICS];
-};
-
-struct split {
-    int64_t max_ts;               /* INT64_MIN until its first row */
-    int64_t last_ms;              /* processing time of its last batch (or of its declaration) */
-    bool finished;
-};
-
-struct op_keys {
-    uint32_t n_inputs;
-    rn_expr **expr;               /* key_by compiled per input, on first use */
-    struct rn_column col;         /* the last evaluated key column */
-    uint64_t *hashes;
-    struct rn_state_key *keys, *group_keys;
-    uint32_t *group, *first_row, *last_row;
-    uint64_t *group_val;          /* 8-byte keys without nulls: each distinct key's value */
-    int32_t *table;               /* open addressing over distinct keys: group, or -1 */
-    uint32_t cap, table_cap, n_groups;
-    uint8_t *bytes;
-    size_t bytes_cap;
-};
 
 static void op_keys_free(struct op_keys *k)
 {
@@ -95,73 +44,6 @@ static void op_keys_free(struct op_keys *k)
     free(k->bytes);
     free(k);
 }
-
-struct out_edge {
-    uint32_t port;                /* the output of the task's last operator it carries: 0 main, k side */
-    enum rn_partition part;
-    uint32_t n_targets;
-    struct rn_channel **targets;
-    rn_expr *key;                 /* hash edges */
-    uint32_t max_parallelism;
-    uint32_t rr;
-    uint64_t *hashes;             /* scratch, RN_BATCH_ROWS or more */
-    uint32_t **sel, *sel_n, sel_cap;
-    uint16_t *target_of;          /* hash edges: key group -> target subtask */
-};
-
-struct in_chan {
-    struct rn_channel *ch;
-    uint32_t port;
-    int64_t watermark;
-    bool eoi;
-    bool idle;                    /* the producer said it has no data for now */
-};
-
-struct task {
-    struct rn_runner *run;
-    uint32_t chain, subtask, parallelism;
-    uint32_t n_ops;
-    struct rn_op_ctx *ops;
-    uint32_t n_in, n_eoi;
-    struct in_chan *ins;
-    uint32_t n_out;
-    struct out_edge *outs;
-    struct rn_mailbox mb;
-    pthread_t thread;
-    bool started;
-    int64_t watermark;
-    int failed_pos;               /* the operator whose callback failed first, or -1 */
-    /* sources with a watermark idle_timeout */
-    int64_t last_data_ms;         /* processing time of the last batch emitted */
-    bool idle;                    /* RN_EL_IDLE sent, no batch since */
-};
-
-struct chain {
-    uint32_t n_nodes;
-    uint32_t *nodes;              /* node indexes, upstream first */
-    uint32_t parallelism;
-    struct task *tasks;
-};
-
-struct rn_runner {
-    const struct rn_job *job;
-    struct rn_run_options opts;
-    uint32_t n_chains;
-    struct chain *chains;
-    uint32_t *chain_of, *pos_of; /* per node */
-    uint32_t n_channels, cap_channels;
-    struct rn_channel **channels;
-    _Atomic bool cancelled;
-    _Atomic int state;
-    pthread_mutex_t mu;           /* guards error, done, state changes */
-    pthread_cond_t done_cv;
-    uint32_t running;             /* tasks not finished */
-    char error[1024];
-    pthread_mutex_t stdout_mu;
-    struct timespec start, end;
-    bool ended;
-    char state_subdir[128];       /* runnel-<pid>-<n>: this run's keyed-state working copies */
-};
 
 /* ---- small helpers ---- */
 
@@ -189,6 +71,16 @@ static void fail_job(struct rn_runner *r, const char *fmt, ...)
     }
     pthread_mutex_unlock(&r->mu);
     if (first) cancel_all(r);
+}
+
+void rn__fail_job(struct rn_runner *r, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail_job(r, "%s", msg);
 }
 
 static void cancel_all(struct rn_runner *r)
@@ -421,10 +313,19 @@ rn_state_backend *rn_op_state(struct rn_op_ctx *ctx)
     struct rn_state_config cfg;
     struct rn_error err;
     if (rn_op_state_config(ctx, &cfg, ctx->state_dir, sizeof ctx->state_dir)) return NULL;
-    if (rn_state_backend_open(&cfg, &ctx->kstate, &err)) {
-        rn_op_error(ctx, "keyed state: %s", err.msg);
+    int rc = ctx->n_restore_dirs
+                 ? rn_state_backend_restore(&cfg, (const char *const *)ctx->restore_dirs, ctx->n_restore_dirs, &ctx->kstate, &err)
+                 : rn_state_backend_open(&cfg, &ctx->kstate, &err);
+    if (rc) {
+        rn_op_error(ctx, "keyed state%s: %s", ctx->n_restore_dirs ? " (restoring)" : "", err.msg);
         ctx->kstate = NULL;
     }
+    /* the materialized copies of a restore are not needed once the backend has its own */
+    for (uint32_t i = 0; i < ctx->n_restore_tmp; i++) {
+        rn__rm_rf(ctx->restore_tmp[i]);
+        free(ctx->restore_tmp[i]);
+    }
+    ctx->n_restore_tmp = 0;
     return ctx->kstate;
 }
 
@@ -508,6 +409,8 @@ static int op_failed(struct task *t, uint32_t pos, int rc)
     if (rc < 0 && rc != RN_ECANCELED && t->failed_pos < 0) t->failed_pos = (int)pos;
     return rc;
 }
+
+int rn__op_failed(struct task *t, uint32_t pos, int rc) { return op_failed(t, pos, rc); }
 
 static int64_t batch_max_ts(const struct rn_op_ctx *ctx, const struct rn_batch *b, int64_t mx)
 {
@@ -743,6 +646,8 @@ static int broadcast_el(struct task *t, enum rn_el_kind kind, int64_t wm)
     return rc;
 }
 
+int rn__broadcast_el(struct task *t, enum rn_el_kind kind, int64_t value) { return broadcast_el(t, kind, value); }
+
 static int call_on_timer(const struct rn_timer *timer, void *user)
 {
     struct rn_op_ctx *ctx = user;
@@ -827,6 +732,33 @@ static int64_t min_input_watermark(const struct task *t)
     return any_active ? m : t->watermark;
 }
 
+/* Checkpoint barriers (design.md section 9): an input that delivered barrier n is held, in
+ * exactly-once mode, until every input did (or ended); then the chain snapshots and forwards
+ * it. A newer barrier gives up an older alignment (its checkpoint was abandoned). */
+static int barrier_check(struct task *t)
+{
+    uint32_t in = 0;
+    for (uint32_t i = 0; i < t->n_in; i++) in += t->ins[i].barrier || t->ins[i].eoi;
+    if (in < t->n_in) return 0;
+    int64_t id = t->align_id;
+    t->align_id = 0;
+    t->done_id = id;
+    for (uint32_t i = 0; i < t->n_in; i++) t->ins[i].barrier = t->ins[i].blocked = false;
+    return rn__ck_barrier(t, id);
+}
+
+static int barrier_in(struct task *t, struct in_chan *in, int64_t id)
+{
+    if (id <= t->done_id || id < t->align_id) return 0;   /* stale: done or given up */
+    if (id > t->align_id) {
+        t->align_id = id;
+        for (uint32_t i = 0; i < t->n_in; i++) t->ins[i].barrier = t->ins[i].blocked = false;
+    }
+    in->barrier = true;
+    in->blocked = rn__ck_exactly_once(t->run);
+    return barrier_check(t);
+}
+
 static int handle(struct task *t, struct in_chan *in, struct rn_element *el)
 {
     struct rn_op_ctx *head = &t->ops[0];
@@ -837,6 +769,9 @@ static int handle(struct task *t, struct in_chan *in, struct rn_element *el)
         rc = op_failed(t, 0, head->def->process(head->state, head, in->port, el->batch));
         rn_batch_unref(el->batch);
         break;
+    case RN_EL_BARRIER:
+        rc = barrier_in(t, in, el->watermark);
+        break;
     case RN_EL_WATERMARK:
     case RN_EL_EOI:
     case RN_EL_IDLE:
@@ -844,6 +779,8 @@ static int handle(struct task *t, struct in_chan *in, struct rn_element *el)
             in->eoi = true;
             t->n_eoi++;
             in->watermark = INT64_MAX;
+            /* an ended input counts as having delivered the barrier being aligned */
+            if (t->align_id && (rc = barrier_check(t))) return rc;
         } else if (el->kind == RN_EL_IDLE) {
             in->idle = true;
         } else {
@@ -864,6 +801,10 @@ static int run_source(struct task *t)
     int64_t next_timer = INT64_MAX;
     for (;;) {
         if (atomic_load(&t->run->cancelled)) return RN_ECANCELED;
+        if (t->run->ck) {
+            int rc = rn__ck_poll(t);
+            if (rc) return rc;
+        }
         if (next_timer != INT64_MAX || t->n_ops > 1) {
             int rc = fire_processing_timers(t, &next_timer);
             if (rc) return rc;
@@ -897,12 +838,14 @@ static int run_inputs(struct task *t)
         int trc = fire_processing_timers(t, &next_timer);
         if (trc) return trc;
         uint64_t seq = rn_mailbox_seq(&t->mb);
+        if (t->run->ck && (trc = rn__ck_poll(t))) return trc;
         bool got = false;
         for (uint32_t i = 0; i < t->n_in; i++) {
             struct in_chan *in = &t->ins[i];
             struct rn_element el;
-            /* a few elements per input per round, so one busy input cannot starve the others */
-            for (int k = 0; k < 4 && !in->eoi && in->ch->ops->try_recv(in->ch, &el); k++) {
+            /* a few elements per input per round, so one busy input cannot starve the others;
+             * an input held for barrier alignment is not read */
+            for (int k = 0; k < 4 && !in->eoi && !in->blocked && in->ch->ops->try_recv(in->ch, &el); k++) {
                 got = true;
                 int rc = handle(t, in, &el);
                 if (rc) return rc;
@@ -934,16 +877,20 @@ static void *task_main(void *arg)
     uint32_t p = 0;
     for (; p < t->n_ops; p++) {
         struct rn_op_ctx *ctx = &t->ops[p];
+        if (t->run->ck && (rc = rn__ck_prepare_restore(ctx))) break;
         rc = ctx->def->open(ctx, &ctx->state);
         /* close() also frees what a failed open() left in state */
         ctx->opened = rc == 0 || ctx->state != NULL;
         if (rc) break;
+        if (t->run->ck && (rc = op_failed(t, p, rn__ck_after_open(ctx)))) break;
     }
     if (rc) {
         t->failed_pos = (int)p;
         task_fail(t, p, rc);
-    } else {
+    } else if (!rn__ck_commit_only(t->run)) {
         rc = t->n_in == 0 ? run_source(t) : run_inputs(t);
+        /* a job that takes checkpoints ends with a final one (two-phase-commit sinks commit) */
+        if (rc == 0 && rn__ck_enabled(t->run)) rc = rn__ck_final(t);
         if (rc && rc != RN_ECANCELED) task_fail(t, 0, rc);
         else if (rc == RN_ECANCELED && t->failed_pos >= 0 && !atomic_load(&t->run->cancelled)) task_fail(t, 0, rc);
     }
@@ -954,6 +901,7 @@ static void *task_main(void *arg)
         rn_state_backend_close(ctx->kstate);
         ctx->timers = NULL;
         ctx->kstate = NULL;
+        if (t->run->ck) rn__ck_op_cleanup(ctx);
     }
     rn_pool_trim();
     task_done(t->run);
@@ -995,7 +943,7 @@ static int add_in(struct task *t, struct rn_channel *ch, uint32_t port)
     struct in_chan *ins = realloc(t->ins, (t->n_in + 1) * sizeof *ins);
     if (!ins) return RN_ENOMEM;
     t->ins = ins;
-    t->ins[t->n_in++] = (struct in_chan){ch, port, INT64_MIN, false, false};
+    t->ins[t->n_in++] = (struct in_chan){ch, port, INT64_MIN, false, false, false, false};
     return 0;
 }
 
@@ -1122,6 +1070,10 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
         }
     }
     free(consumers);
+    if (rn__ck_create(r, err)) {
+        rn_runner_destroy(r);
+        return NULL;
+    }
     return r;
 oom:
     free(consumers);
@@ -1132,6 +1084,7 @@ oom:
 
 int rn_runner_start(rn_runner *r, struct rn_error *err)
 {
+    if (r->ck && rn__ck_start(r, err)) return err->code;
     atomic_store(&r->state, RN_RUN_RUNNING);
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     pthread_mutex_lock(&r->mu);
@@ -1241,6 +1194,7 @@ uint32_t rn_runner_n_tasks(const rn_runner *r)
 }
 
 uint32_t rn_runner_n_channels(const rn_runner *r) { return r->n_channels; }
+uint32_t rn__n_tasks(const struct rn_runner *r) { return rn_runner_n_tasks(r); }
 
 void rn_runner_destroy(rn_runner *r)
 {
@@ -1249,6 +1203,7 @@ void rn_runner_destroy(rn_runner *r)
     for (uint32_t c = 0; c < r->n_chains; c++)
         for (uint32_t s = 0; r->chains[c].tasks && s < r->chains[c].parallelism; s++)
             if (r->chains[c].tasks[s].started) pthread_join(r->chains[c].tasks[s].thread, NULL);
+    if (r->ck) rn__ck_stop(r);
     for (uint32_t i = 0; i < r->n_channels; i++) r->channels[i]->ops->destroy(r->channels[i]);
     free(r->channels);
     for (uint32_t c = 0; c < r->n_chains; c++) {
@@ -1278,6 +1233,7 @@ void rn_runner_destroy(rn_runner *r)
         free(ch->nodes);
     }
     free(r->chains);
+    rn__ck_destroy(r);
     /* the backends removed their working copies on close: remove what held them */
     char dir[4096];
     const char *base = r->job->state_dir ? r->job->state_dir : getenv("TMPDIR");

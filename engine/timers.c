@@ -171,8 +171,9 @@ void rn__timers_destroy(struct rn_timers *t)
     free(t);
 }
 
-int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
-                        int64_t time)
+/* Adds a timer to the heap and the index (and, when persist, to keyed state). */
+static int track(struct rn_timers *t, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns, int64_t time,
+                 bool persist)
 {
     struct index *x = &t->index[kind];
     if ((x->used + 1) * 2 >= x->cap && index_grow(x)) return RN_ENOMEM;   /* probes stay short */
@@ -180,8 +181,10 @@ int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const stru
     bool found;
     uint32_t slot = index_find(x, h, key, ns, time, &found);
     if (found) return 0;   /* one timer per (key, ns, time) */
-    int rc = rn_state_map_put(t->state[kind], key, time, &ns, sizeof ns, "", 0);
-    if (rc) return rc;
+    if (persist) {
+        int rc = rn_state_map_put(t->state[kind], key, time, &ns, sizeof ns, "", 0);
+        if (rc) return rc;
+    }
     struct heap *hp = &t->heap[kind];
     if (hp->n == hp->cap) {
         uint32_t cap = hp->cap ? hp->cap * 2 : 64;
@@ -205,6 +208,38 @@ int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const stru
     x->live++;
     hp->e[hp->n] = e;
     sift_up(hp, hp->n++);
+    return 0;
+}
+
+int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
+                        int64_t time)
+{
+    return track(t, kind, key, ns, time, true);
+}
+
+struct load_ctx {
+    struct rn_timers *t;
+    enum rn_timer_kind kind;
+};
+
+static int load_one(const struct rn_state_entry *e, void *user)
+{
+    struct load_ctx *c = user;
+    int64_t ns;
+    if (e->mkey_len != sizeof ns) return RN_ECORRUPT;
+    memcpy(&ns, e->mkey, sizeof ns);
+    struct rn_state_key key = {e->key, e->key_len, e->key_group};
+    return track(c->t, c->kind, &key, ns, e->ns, false);
+}
+
+int rn__timers_load(struct rn_timers *t, uint32_t kg_first, uint32_t kg_last, uint64_t *n)
+{
+    for (int k = 0; k < 2; k++) {
+        struct load_ctx c = {t, (enum rn_timer_kind)k};
+        int rc = rn_state_each(t->state[k], kg_first, kg_last, load_one, &c);
+        if (rc) return rc;
+    }
+    if (n) *n = (uint64_t)t->index[0].live + t->index[1].live;
     return 0;
 }
 

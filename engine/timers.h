@@ -9,6 +9,9 @@
 struct rn_timers;
 int rn__timers_create(rn_state_backend *b, struct rn_timers **out, struct rn_error *err);
 void rn__timers_destroy(struct rn_timers *t);
+/* After a restore: puts the timers found in keyed state (key groups [kg_first, kg_last]) back
+ * into the heap and index; *n = how many timers there are then. */
+int rn__timers_load(struct rn_timers *t, uint32_t kg_first, uint32_t kg_last, uint64_t *n);
 int rn__timers_register(struct rn_timers *t, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,
                         int64_t time);
 int rn__timers_delete(struct rn_timers *t, enum rn_timer_kind kind, const struct rn_state_key *key, int64_t ns,

@@ -18,7 +18,8 @@
 #include "runnel/state.h"
 
 #define MAGIC 0x534f4e52u   /* "RNOS" */
-#define VERSION 1u
+#define VERSION 2u
+#define LIST_UNION 1u
 
 struct elem {
     uint32_t len;
@@ -27,6 +28,7 @@ struct elem {
 
 struct list {
     char *name;
+    uint32_t flags;
     size_t n, cap;
     struct elem *e;
 };
@@ -75,10 +77,12 @@ static struct list *find_or_add(rn_opstate *s, const char *name)
     return l;
 }
 
-int rn_opstate_append(rn_opstate *s, const char *name, const void *val, uint32_t len)
+static int append(rn_opstate *s, const char *name, uint32_t flags, const void *val, uint32_t len)
 {
     struct list *l = find_or_add(s, name);
     if (!l) return RN_ENOMEM;
+    if (l->n && l->flags != flags) return RN_EINVAL;   /* one list is either kind, not both */
+    l->flags = flags;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
         struct elem *e = realloc(l->e, cap * sizeof *e);
@@ -91,6 +95,16 @@ int rn_opstate_append(rn_opstate *s, const char *name, const void *val, uint32_t
     if (len) memcpy(d, val, len);
     l->e[l->n++] = (struct elem){len, d};
     return 0;
+}
+
+int rn_opstate_append(rn_opstate *s, const char *name, const void *val, uint32_t len)
+{
+    return append(s, name, 0, val, len);
+}
+
+int rn_opstate_append_union(rn_opstate *s, const char *name, const void *val, uint32_t len)
+{
+    return append(s, name, LIST_UNION, val, len);
 }
 
 int rn_opstate_clear(rn_opstate *s, const char *name)
@@ -151,6 +165,7 @@ int rn_opstate_snapshot(const rn_opstate *s, const char *path, struct rn_error *
         const struct list *l = &s->lists[i];
         put_u32(&o, (uint32_t)strlen(l->name));
         put(&o, l->name, strlen(l->name));
+        put_u32(&o, l->flags);
         put_u32(&o, (uint32_t)l->n);
         for (size_t k = 0; k < l->n; k++) {
             put_u32(&o, l->e[k].len);
@@ -256,9 +271,10 @@ static int restore_one(const char *path, uint32_t index, uint32_t parallelism, r
         goto done;
     }
     for (uint32_t i = 0; i < n_lists && !rc; i++) {
-        uint32_t nl, ne;
+        uint32_t nl, ne, flags;
         char name[256];
-        if (!take(&r, &nl, 4) || nl == 0 || nl >= sizeof name || !take(&r, name, nl) || !take(&r, &ne, 4)) {
+        if (!take(&r, &nl, 4) || nl == 0 || nl >= sizeof name || !take(&r, name, nl) || !take(&r, &flags, 4) ||
+            (flags & ~LIST_UNION) || !take(&r, &ne, 4)) {
             rc = corrupt(path, "bad list header", err);
             break;
         }
@@ -275,7 +291,11 @@ static int restore_one(const char *path, uint32_t index, uint32_t parallelism, r
                 rc = corrupt(path, "element runs past the end", err);
                 break;
             }
-            if (*count % parallelism == index && (rc = rn_opstate_append(out, name, data, len))) break;
+            bool mine = (flags & LIST_UNION) || *count % parallelism == index;
+            if (mine && (rc = append(out, name, flags, data, len))) {
+                if (rc == RN_EINVAL) rc = corrupt(path, "a list is both a union and a split list", err);
+                break;
+            }
         }
     }
     if (!rc && r.p != r.end) rc = corrupt(path, "trailing bytes", err);

@@ -21,6 +21,19 @@ int rn_cli_eval(int argc, char **argv);
 int rn_cli_run(int argc, char **argv);
 int rn_cli_validate(int argc, char **argv);
 int rn_cli_operators(int argc, char **argv);
+int rn_cli_savepoint(int argc, char **argv);
+int rn_cli_checkpoints(int argc, char **argv);
+
+/* `runnel run`'s side of `runnel savepoint` (cmd_checkpoint.c): asked = SIGUSR1 arrived; called
+ * every loop turn until the request is answered. */
+struct rn_runner;
+struct rn_cli_savepoint {
+    bool active, stop;
+    int64_t id, asked_ms;
+    char dir[4096];
+    char nonce[64];
+};
+void rn_cli_savepoint_poll(struct rn_cli_savepoint *sp, struct rn_runner *r, const struct rn_job *job, bool asked);
 
 /* The registry: built-in operators and the plugin directory's plugins; NULL after printing why. */
 rn_registry *rn_cli_registry(const char *plugin_dir);

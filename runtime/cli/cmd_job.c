@@ -8,15 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "runnel/aggregate.h"
+#include "runnel/checkpoint.h"
 #include "runnel/runner.h"
 #include "runnel/window_fn.h"
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, savepoint_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
+static void on_savepoint_signal(int sig) { savepoint_signal = sig; }
 
 static struct rn_job *load(const char *path, rn_registry *reg)
 {
@@ -52,29 +56,76 @@ static void print_summary(const struct rn_job *job, rn_runner *r, FILE *f)
     }
 }
 
+/* One attempt of a run: until the job ends, or Ctrl-C, serving savepoint requests. */
+static enum rn_run_state run_once(const struct rn_job *job, const struct rn_run_options *ro, bool quiet, const char *path,
+                                  char *why, size_t why_len, struct rn_checkpoint_stats *stats)
+{
+    struct rn_error err;
+    why[0] = 0;
+    rn_runner *r = rn_runner_create(job, ro, &err);
+    if (!r) {
+        snprintf(why, why_len, "%s: %s", path, err.msg);
+        return RN_RUN_CREATED;
+    }
+    enum rn_run_state st = RN_RUN_CREATED;
+    if (rn_runner_start(r, &err)) {
+        snprintf(why, why_len, "%s", err.msg);
+    } else {
+        bool asked = false;
+        struct rn_cli_savepoint sp = {0};
+        while (!rn_runner_wait(r, 100)) {
+            if (stop_signal && !asked) {
+                fprintf(stderr, "runnel: %s received, stopping the job\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+                rn_runner_cancel(r);
+                asked = true;
+            }
+            bool sp_asked = savepoint_signal;
+            savepoint_signal = 0;
+            if (sp_asked || sp.active) rn_cli_savepoint_poll(&sp, r, job, sp_asked);
+        }
+        const char *msg;
+        st = rn_runner_state(r, &msg);
+        if (st == RN_RUN_FAILED) snprintf(why, why_len, "%s", msg ? msg : "unknown error");
+        if (!quiet) print_summary(job, r, stderr);
+    }
+    rn_runner_checkpoint_stats(r, stats);
+    rn_runner_destroy(r);
+    return st;
+}
+
+/* Sleeps ms, or less when a stop signal comes. */
+static void pause_ms(int64_t ms)
+{
+    for (int64_t slept = 0; slept < ms && !stop_signal; slept += 20) usleep(20000);
+}
+
 int rn_cli_run(int argc, char **argv)
 {
     const char *plugin_dir = rn_cli_take_plugin_dir(&argc, argv);
     static const struct option opts[] = {
         {"quiet", no_argument, NULL, 'q'}, {"channel-capacity", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+        {"restore", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
     };
     bool quiet = false;
+    const char *restore = NULL;
     struct rn_run_options ro = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
         if (c == 'q') quiet = true;
         else if (c == 'c') ro.channel_capacity = (uint32_t)strtoul(optarg, NULL, 10);
+        else if (c == 'r') restore = optarg;
         else {
             fprintf(c == 'h' ? stdout : stderr,
-                    "usage: runnel run JOB.yaml [--plugin-dir DIR] [--quiet] [--channel-capacity N]\n"
-                    "Runs the job on this machine (one thread per task) until its sources end, or Ctrl-C.\n");
+                    "usage: runnel run JOB.yaml [--restore DIR] [--plugin-dir DIR] [--quiet] [--channel-capacity N]\n"
+                    "Runs the job on this machine (one thread per task) until its sources end, or Ctrl-C.\n"
+                    "--restore DIR starts from a checkpoint or savepoint directory, or from the latest usable\n"
+                    "checkpoint of a job's checkpoint directory (<checkpoint dir>/<job name>).\n");
             return c == 'h' ? 0 : 2;
         }
     }
     if (optind + 1 != argc) {
-        fprintf(stderr, "usage: runnel run JOB.yaml [--plugin-dir DIR] [--quiet]\n");
+        fprintf(stderr, "usage: runnel run JOB.yaml [--restore DIR] [--plugin-dir DIR] [--quiet]\n");
         return 2;
     }
     rn_registry *reg = rn_cli_registry(plugin_dir);
@@ -84,44 +135,78 @@ int rn_cli_run(int argc, char **argv)
         rn_registry_destroy(reg);
         return 2;
     }
-    struct rn_error err;
     int rc = 1;
-    rn_runner *r = rn_runner_create(job, &ro, &err);
-    if (!r) {
-        fprintf(stderr, "runnel: %s: %s\n", argv[optind], err.msg);
+    char from[4096] = "", jobdir[4096] = "";
+    struct rn_error err;
+    if (restore && rn_checkpoint_resolve(restore, from, sizeof from, stderr, &err)) {
+        fprintf(stderr, "runnel: --restore %s: %s\n", restore, err.msg);
+        rc = 2;
         goto out;
     }
-    struct sigaction sa = {0}, old_int, old_term;
+    if (job->checkpoint.enabled) snprintf(jobdir, sizeof jobdir, "%s/%s", job->checkpoint.dir, job->name);
+    struct sigaction sa = {0}, old_int, old_term, old_usr1;
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = on_savepoint_signal;
+    sigaction(SIGUSR1, &sa, &old_usr1);
     signal(SIGPIPE, SIG_IGN);
-    if (rn_runner_start(r, &err)) {
-        fprintf(stderr, "runnel: %s\n", err.msg);
-    } else {
-        bool asked = false;
-        while (!rn_runner_wait(r, 100))
-            if (stop_signal && !asked) {
-                fprintf(stderr, "runnel: %s received, stopping the job\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-                rn_runner_cancel(r);
-                asked = true;
-            }
-        const char *why;
-        switch (rn_runner_state(r, &why)) {
-        case RN_RUN_FINISHED: rc = 0; break;
-        case RN_RUN_CANCELLED:
-            rc = 128 + (stop_signal ? stop_signal : SIGINT);
-            fprintf(stderr, "runnel: job '%s' cancelled\n", job->name);
+    uint32_t failures = 0;
+    struct timespec began;
+    clock_gettime(CLOCK_MONOTONIC, &began);
+    for (;;) {
+        ro.restore = from[0] ? from : NULL;
+        if (ro.restore) fprintf(stderr, "runnel: job '%s' restoring from %s\n", job->name, ro.restore);
+        char why[1200];
+        struct rn_checkpoint_stats stats;
+        enum rn_run_state st = run_once(job, &ro, quiet, argv[optind], why, sizeof why, &stats);
+        if (st == RN_RUN_FINISHED) {
+            rc = 0;
+            struct rn_checkpoint_info info;
+            struct rn_error ierr;
+            if (ro.restore && !rn_checkpoint_read_info(ro.restore, &info, &ierr) && info.finished)
+                fprintf(stderr, "runnel: job '%s' had finished at checkpoint %lld: its output is committed, nothing to run\n",
+                        job->name, (long long)info.id);
             break;
-        default: fprintf(stderr, "runnel: job '%s' failed: %s\n", job->name, why ? why : "unknown error"); break;
         }
-        if (!quiet) print_summary(job, r, stderr);
+        if (st == RN_RUN_CANCELLED) {
+            rc = stop_signal ? 128 + stop_signal : 0;
+            fprintf(stderr, "runnel: job '%s' %s\n", job->name, stop_signal ? "cancelled" : "stopped with a savepoint");
+            break;
+        }
+        if (st == RN_RUN_CREATED) {   /* it never ran: a restore or storage problem */
+            fprintf(stderr, "runnel: %s\n", why);
+            rc = 2;
+            break;
+        }
+        fprintf(stderr, "runnel: job '%s' failed: %s\n", job->name, why);
+        /* a run long enough without failure starts the exponential backoff over */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((int64_t)(now.tv_sec - began.tv_sec) * 1000 >= job->restart.reset_after) failures = 0;
+        int64_t delay = rn_restart_delay(&job->restart, ++failures);
+        if (delay < 0 || stop_signal) {
+            if (job->restart.kind != RN_RESTART_NONE)
+                fprintf(stderr, "runnel: restart strategy exhausted after %u restarts\n", failures - 1);
+            break;
+        }
+        /* the latest completed checkpoint (of any attempt), else the one restored from */
+        char latest[4096];
+        struct rn_error rerr;
+        if (jobdir[0] && !rn_checkpoint_resolve(jobdir, latest, sizeof latest, NULL, &rerr)) snprintf(from, sizeof from, "%s", latest);
+        char of[32] = "";
+        if (job->restart.attempts) snprintf(of, sizeof of, " of %u", job->restart.attempts);
+        fprintf(stderr, "runnel: restarting job '%s' in %lld ms (restart %u%s) from %s\n", job->name, (long long)delay, failures,
+                of, from[0] ? from : "the beginning (no checkpoint completed yet)");
+        pause_ms(delay);
+        if (stop_signal) break;
+        clock_gettime(CLOCK_MONOTONIC, &began);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
 out:
-    rn_runner_destroy(r);
     rn_job_free(job);
     rn_registry_destroy(reg);
     return rc;

@@ -13,6 +13,8 @@ static int cmd_help(int argc, char **argv);
 static const struct rn_cli_command commands[] = {
     {"run", "run a job file on this machine", rn_cli_run},
     {"validate", "check job files without running them", rn_cli_validate},
+    {"savepoint", "take a savepoint of a running job (and stop it)", rn_cli_savepoint},
+    {"checkpoints", "list a job's checkpoints and savepoints", rn_cli_checkpoints},
     {"operators", "list the operators, or describe one", rn_cli_operators},
     {"eval", "evaluate a filter and projections over generated bid rows", rn_cli_eval},
     {"version", "print the version and build options", cmd_version},

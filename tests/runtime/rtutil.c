@@ -3,6 +3,7 @@
  * the registry, job parsing, job running and line-list code that every suite needs.
  */
 #include "rtutil.h"
+#include "runnel/checkpoint.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -99,6 +100,48 @@ enum rn_run_state rt_run(const struct rn_job *job, char *why, size_t why_len, co
     rn_runner_destroy(r);
     fclose(log);
     return s;
+}
+
+void rt_run_crash_restore(const rn_registry *reg, const char *text, const char *restore_text, uint32_t checkpoints)
+{
+    rn_registry *own = reg ? NULL : rt_registry();
+    if (!reg) reg = own;
+    struct rn_job *job = rt_parse_ok(reg, text);
+    CHECK_MSG(job->checkpoint.enabled, "rt_run_crash_restore needs a job with a checkpoint block");
+    struct rn_error err;
+    FILE *log = fopen("/dev/null", "w");
+    ck_assert(log);
+    struct rn_run_options o = {.log = log};
+    rn_runner *r = rn_runner_create(job, &o, &err);
+    ck_assert_msg(r, "%s", err.msg);
+    ck_assert_msg(rn_runner_start(r, &err) == 0, "%s", err.msg);
+    struct rn_checkpoint_stats st;
+    for (int waited = 0;; waited += 5) {
+        rn_runner_checkpoint_stats(r, &st);
+        if (st.completed >= checkpoints) break;
+        CHECK_MSG(!rn_runner_wait(r, 5), "the job ended after %llu of %u checkpoints: make its source slower",
+                  (unsigned long long)st.completed, checkpoints);
+        CHECK_MSG(waited < RT_RUN_WAIT_MS, "no %u checkpoints within %d ms", checkpoints, RT_RUN_WAIT_MS);
+    }
+    rn_runner_cancel(r);
+    rn_runner_destroy(r);
+    char jobdir[4096], from[4096];
+    snprintf(jobdir, sizeof jobdir, "%s/%s", job->checkpoint.dir, job->name);
+    rn_job_free(job);
+    ck_assert_msg(!rn_checkpoint_resolve(jobdir, from, sizeof from, NULL, &err), "%s", err.msg);
+    struct rn_job *again = rt_parse_ok(reg, restore_text ? restore_text : text);
+    o.restore = from;
+    r = rn_runner_create(again, &o, &err);
+    ck_assert_msg(r, "restoring from %s: %s", from, err.msg);
+    ck_assert_msg(rn_runner_start(r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rn_runner_wait(r, RT_RUN_WAIT_MS), "the restored job did not end");
+    const char *why = NULL;
+    enum rn_run_state s = rn_runner_state(r, &why);
+    CHECK_MSG(s == RN_RUN_FINISHED, "the restored job did not finish: %s", why ? why : "");
+    rn_runner_destroy(r);
+    rn_job_free(again);
+    fclose(log);
+    rn_registry_destroy(own);
 }
 
 uint64_t rt_run_ok(const struct rn_job *job, const char *node, const char *metric)

@@ -50,6 +50,14 @@ uint64_t rt_run_ok(const struct rn_job *job, const char *node, const char *metri
 /* Parses text with reg (NULL: the built-in operators) and runs it; it must finish. */
 void rt_run_text_ok(const rn_registry *reg, const char *text);
 
+/* Crash and restore: parses and runs text (a job with a checkpoint block) until `checkpoints`
+ * checkpoints completed, cancels it (like a crash: sinks commit nothing more), then parses and
+ * runs restore_text (NULL: text; another parallelism: a rescale) restored from the latest
+ * usable checkpoint in the job's checkpoint directory, to its end. Fails the test when the
+ * first run ends before that many checkpoints completed (make its source slower: rate_limit)
+ * or the second does not finish. reg NULL: the built-in operators. */
+void rt_run_crash_restore(const rn_registry *reg, const char *text, const char *restore_text, uint32_t checkpoints);
+
 /* ---- lists of lines ---- */
 
 struct rt_lines {

@@ -1472,17 +1472,17 @@ START_TEST(invalid_sink_used_as_an_input)
 }
 END_TEST
 
-START_TEST(invalid_top_level_checkpoint_is_unsupported)
+START_TEST(invalid_checkpoint_mode_is_refused_at_its_position)
 {
     expect_invalid("name: bad\n"
-                   "checkpoint: { interval: 10s }\n"   /* line 2, the map at column 13 */
+                   "checkpoint: { interval: 10s, mode: twice }\n"   /* line 2, 'twice' at column 36 */
                    "operators:\n"
                    "  - id: src\n"
                    "    type: nexmark\n"
                    "  - id: out\n"
                    "    type: blackhole\n"
                    "    input: src\n",
-                   2, 13, NULL, "not supported");
+                   2, 36, NULL, "exactly_once or at_least_once");
 }
 END_TEST
 
@@ -2196,7 +2196,7 @@ static Suite *make_suite(void)
     tcase_add_test(tv, invalid_key_by_map_with_keys_of_two_types);
     tcase_add_test(tv, invalid_source_with_an_input);
     tcase_add_test(tv, invalid_sink_used_as_an_input);
-    tcase_add_test(tv, invalid_top_level_checkpoint_is_unsupported);
+    tcase_add_test(tv, invalid_checkpoint_mode_is_refused_at_its_position);
     tcase_add_test(tv, invalid_job_reports_every_error);
     tcase_add_test(tv, pack_then_unpack_gives_the_same_job);
     tcase_add_test(tv, pack_then_unpack_keeps_side_outputs_and_key_by_maps);

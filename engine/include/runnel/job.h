@@ -130,9 +130,35 @@ struct rn_job_node {
     int line, column;
 };
 
+/* `checkpoint:` (docs/job-spec.md): periodic checkpoints into dir/<job name>/chk-<n>. */
+enum rn_checkpoint_mode { RN_CHECKPOINT_EXACTLY_ONCE, RN_CHECKPOINT_AT_LEAST_ONCE };
+struct rn_checkpoint_spec {
+    bool enabled;               /* the job has a checkpoint block */
+    int64_t interval;           /* ms between triggers */
+    enum rn_checkpoint_mode mode;
+    char *dir;                  /* storage root (a `file://` URI's path, or a path) */
+    char *savepoint_dir;        /* where savepoints go by default; NULL: dir/<job>/savepoints */
+    uint32_t retain;            /* completed checkpoints kept */
+    int64_t timeout;            /* ms: a checkpoint not complete by then is discarded */
+    int64_t min_pause;          /* ms between the end of one and the trigger of the next */
+};
+
+/* `restart:` (docs/job-spec.md): what happens when a task fails. */
+enum rn_restart_kind { RN_RESTART_NONE, RN_RESTART_FIXED_DELAY, RN_RESTART_EXPONENTIAL_DELAY };
+struct rn_restart_spec {
+    enum rn_restart_kind kind;
+    uint32_t attempts;          /* restarts allowed (fixed-delay; exponential-delay: 0 = no limit) */
+    int64_t delay;              /* ms: fixed-delay's delay, exponential-delay's first */
+    int64_t max_delay;          /* ms (exponential-delay) */
+    double multiplier;          /* (exponential-delay) */
+    int64_t reset_after;        /* ms of running without failure after which the backoff starts over */
+};
+
 struct rn_job {
     char *file;
     char *name;
+    struct rn_checkpoint_spec checkpoint;
+    struct rn_restart_spec restart;
     enum rn_state_backend_kind state_backend;   /* `state: {backend}`: memory (default) or rocksdb */
     char *state_dir;                             /* `state: {dir}`: where RocksDB working copies go */
     uint32_t parallelism, max_parallelism;
@@ -149,6 +175,10 @@ int rn_job_load(const char *path, const rn_registry *reg, struct rn_job **out, s
 int rn_job_parse(const char *file, const char *text, size_t len, const rn_registry *reg,
                  struct rn_job **out, struct rn_job_errors *errs);
 void rn_job_free(struct rn_job *job);
+/* The restart strategy's delay (ms) before restart number `failures` (1 = the first after a
+ * failure; exponential-delay counts failures since the last reset_after of calm), or -1 when
+ * the strategy allows no more restarts. */
+int64_t rn_restart_delay(const struct rn_restart_spec *s, uint32_t failures);
 /* Index of the node with this id, or -1. */
 int rn_job_find(const struct rn_job *job, const char *id);
 /* The schema of output `port` of node i (0 = main output; NULL for a sink or an undeclared side

@@ -18,6 +18,8 @@
  *   process()  a batch arrived on input i (the batch is only lent: take a reference to keep it).
  *   on_watermark()  event time advanced to wm on every input (the host forwards it after).
  *   finish()   every input ended: emit what is still held (end of a bounded job).
+ *   snapshot() / restore() / checkpoint_complete()   checkpoints (ABI 1.2; see "checkpoints"
+ *              below).
  *   close()    always after open(), whatever happened, whenever open() stored a state (also
  *              when open() then failed): free the state, which may be partly built.
  * Callbacks of one subtask never run concurrently. A callback fails by returning a negative
@@ -43,7 +45,7 @@ extern "C" {
 #endif
 
 #define RN_OPERATOR_ABI_MAJOR 1u
-#define RN_OPERATOR_ABI_MINOR 1u
+#define RN_OPERATOR_ABI_MINOR 2u
 /* abi_version = major << 16 | minor: a plugin of another major version is refused; a newer
  * minor version of the host accepts older plugins. */
 #define RN_OPERATOR_ABI ((RN_OPERATOR_ABI_MAJOR << 16) | RN_OPERATOR_ABI_MINOR)
@@ -102,7 +104,7 @@ struct rn_operator_def {
     void (*close)(void *state, struct rn_op_ctx *ctx);
     /* A timer registered with rn_op_timer_register is due (keyed operators). */
     int (*on_timer)(void *state, struct rn_op_ctx *ctx, const struct rn_timer *timer);
-    /* Called from the checkpoint issue on; NULL is fine until then. */
+    /* Checkpoints (ABI 1.2; NULL: nothing to do): see "checkpoints" below. */
     int (*snapshot)(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w);
     int (*restore)(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r);
     int (*checkpoint_complete)(void *state, struct rn_op_ctx *ctx, int64_t checkpoint_id);
@@ -275,6 +277,43 @@ void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...) __attribute__((forma
  * host already. */
 #define RN_OP_MAX_METRICS 8
 _Atomic uint64_t *rn_op_metric(struct rn_op_ctx *ctx, const char *name);
+/* ---- checkpoints (ABI 1.2) ----
+ *
+ * When checkpoint `id` reaches a subtask (barrier n arrived on every input; sources: when the
+ * coordinator triggers it), the host calls, on the task's thread, between two batches (after
+ * every row before the barrier, before any row after it), for each operator of the chain:
+ *   snapshot(state, ctx, w)   write back to keyed state whatever the operator caches in memory
+ *                             (the host snapshots the keyed state right after), and record what
+ *                             is not keyed state — a source's positions, a sink's pending files —
+ *                             as operator-state lists through w. It pauses the task: keep it
+ *                             short (the host copies the state to storage asynchronously).
+ * After a bounded job's finish() the host takes one final checkpoint the same way.
+ *   restore(state, ctx, r)    after open() of a subtask started from a checkpoint or savepoint
+ *                             (never on a fresh start): rn_op_state already holds the restored
+ *                             keyed state (and timers); r reads the operator-state lists.
+ *                             Rebuild in-memory indexes here.
+ *   checkpoint_complete(state, ctx, id)   checkpoint id is durable (its metadata written): two-
+ *                             phase-commit sinks make visible what it covers. Ids only grow; one
+ *                             covers every earlier one (some may never be notified). Savepoints
+ *                             do not commit (Flink's semantics), except the one of a stop.
+ *
+ * Operator-state lists are redistributed when the parallelism changes: element i of a list,
+ * counted over the old subtasks in order, goes to new subtask i mod parallelism (a source's
+ * splits); a union list goes whole to every new subtask (what every subtask must see). */
+int64_t rn_snapshot_id(const struct rn_snapshot_writer *w);
+bool rn_snapshot_is_savepoint(const struct rn_snapshot_writer *w);
+int rn_snapshot_append(struct rn_snapshot_writer *w, const char *list, const void *val, uint32_t len);
+int rn_snapshot_append_union(struct rn_snapshot_writer *w, const char *list, const void *val, uint32_t len);
+/* The checkpoint restored from, and the parallelism the node had then. */
+int64_t rn_restore_id(const struct rn_snapshot_reader *r);
+uint32_t rn_restore_old_parallelism(const struct rn_snapshot_reader *r);
+/* Calls fn for each element of list this subtask got (none when the list is absent). */
+int rn_restore_each(struct rn_snapshot_reader *r, const char *list, int (*fn)(const void *val, uint32_t len, void *user),
+                    void *user);
+/* True when the job takes checkpoints (`checkpoint:`): two-phase-commit sinks then commit in
+ * checkpoint_complete; without, they commit in finish(). */
+bool rn_op_checkpointing(const struct rn_op_ctx *ctx);
+
 /* Serialises writes of whole lines to the process's stdout across subtasks (print sinks). */
 void rn_op_stdout_lock(struct rn_op_ctx *ctx);
 void rn_op_stdout_unlock(struct rn_op_ctx *ctx);

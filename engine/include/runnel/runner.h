@@ -27,6 +27,9 @@ typedef struct rn_runner rn_runner;
 struct rn_run_options {
     uint32_t channel_capacity;   /* elements per channel; 0 = 8 */
     FILE *log;                   /* operator logs and the summary; NULL = stderr */
+    /* A checkpoint or savepoint directory (one holding _metadata; rn_checkpoint_resolve turns
+     * what a user names into one) to start from; NULL: a fresh start. */
+    const char *restore;
 };
 
 enum rn_run_state { RN_RUN_CREATED, RN_RUN_RUNNING, RN_RUN_FINISHED, RN_RUN_FAILED, RN_RUN_CANCELLED };
@@ -51,6 +54,29 @@ bool rn_runner_node_metric(const rn_runner *r, uint32_t node, uint32_t i, const 
 /* Number of tasks (threads) and of channels in the execution graph. */
 uint32_t rn_runner_n_tasks(const rn_runner *r);
 uint32_t rn_runner_n_channels(const rn_runner *r);
+/* ---- checkpoints (jobs with a `checkpoint:` block; runnel/checkpoint.h for storage) ---- */
+
+struct rn_checkpoint_stats {
+    uint64_t completed, failed;      /* since start (savepoints included) */
+    int64_t last_id;                 /* the latest completed, -1 none */
+    char last_path[1024];            /* its directory */
+    double last_duration_ms;         /* trigger to metadata written */
+    double last_sync_pause_ms;       /* the longest synchronous part of a task in it */
+    uint64_t last_bytes;             /* bytes it wrote (incremental: new files only) */
+    uint64_t last_full_bytes;        /* bytes of state it refers to (shared files included) */
+    int64_t restored_id;             /* the checkpoint this run started from, -1 none */
+    char last_error[512];            /* why the latest failed one failed */
+};
+void rn_runner_checkpoint_stats(rn_runner *r, struct rn_checkpoint_stats *out);
+/* Triggers a checkpoint now (savepoint: into dir, NULL = the job's savepoint directory; stop:
+ * the job is cancelled once the savepoint completed, and its sinks commit what it covers).
+ * Returns its id in *id; RN_EAGAIN while another one is in flight (try again), RN_EINVAL when
+ * the job has no checkpoint block or has begun to finish. */
+int rn_runner_trigger(rn_runner *r, bool savepoint, const char *dir, bool stop, int64_t *id, struct rn_error *err);
+/* Waits up to timeout_ms for checkpoint id to complete (0, its directory in path) or fail (err
+ * says why). */
+int rn_runner_wait_checkpoint(rn_runner *r, int64_t id, int timeout_ms, char *path, size_t path_len, struct rn_error *err);
+
 /* Joins the threads (cancelling first if still running) and frees everything. */
 void rn_runner_destroy(rn_runner *r);
 

@@ -185,13 +185,17 @@ uint64_t rn_state_backend_memory(const rn_state_backend *b);
  * What a subtask remembers that is not per key: named lists of byte values (a source's
  * positions, a sink's pending files). On restore at another parallelism the lists are
  * redistributed: element i of a list, counted over the snapshots of all old subtasks in subtask
- * order, goes to new subtask i mod parallelism (Flink's even-split redistribution). */
+ * order, goes to new subtask i mod parallelism (Flink's even-split redistribution); every
+ * element of a union list goes to every new subtask (Flink's union redistribution). */
 
 typedef struct rn_opstate rn_opstate;
 
 rn_opstate *rn_opstate_create(void);
 void rn_opstate_destroy(rn_opstate *s);
 int rn_opstate_append(rn_opstate *s, const char *list, const void *val, uint32_t len);
+/* Appends to a union list: on restore every subtask gets all elements of every old subtask.
+ * RN_EINVAL when list holds elements of the other kind. */
+int rn_opstate_append_union(rn_opstate *s, const char *list, const void *val, uint32_t len);
 /* Empties a list (appending starts it again). */
 int rn_opstate_clear(rn_opstate *s, const char *list);
 /* Calls fn for each element of list in order (none when the list does not exist). */
