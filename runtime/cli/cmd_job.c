@@ -184,7 +184,9 @@ int rn_cli_run(int argc, char **argv)
         /* a run long enough without failure starts the exponential backoff over */
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((int64_t)(now.tv_sec - began.tv_sec) * 1000 >= job->restart.reset_after) failures = 0;
+        if (job->restart.kind == RN_RESTART_EXPONENTIAL_DELAY &&
+            (int64_t)(now.tv_sec - began.tv_sec) * 1000 >= job->restart.reset_after)
+            failures = 0;
         int64_t delay = rn_restart_delay(&job->restart, ++failures);
         if (delay < 0 || stop_signal) {
             if (job->restart.kind != RN_RESTART_NONE)
