@@ -2,8 +2,17 @@
  * datagen.c — `datagen`: rows of a declared shape, generated in memory. Each field is either an
  * expression over `seq` (the row number: "seq % 1000", "to_timestamp(1700000000000 + seq)") or a
  * generator map {type, kind: sequence | random, ...}. Every value is a pure function of (seed,
- * field, seq), so the output is the same whatever the parallelism and batch boundaries. Subtask
- * r of P generates seq = r, r + P, r + 2P, ... (the bench-workloads convention).
+ * field, seq), so the output is the same whatever the parallelism, batch boundaries and restarts.
+ *
+ * The rows are cut into splits, each an arithmetic progression of seq: on a fresh start with
+ * parallelism P and `splits` S, subtask r owns the S splits {first r + P k, stride P S} (k < S)
+ * and takes one row of each in turn, which gives it seq = r, r + P, r + 2P, ... (the
+ * bench-workloads convention) with its i-th row in split i % S. A checkpoint records, per split,
+ * {first, stride, next seq} as an element of the operator-state list "datagen.splits"; on
+ * restore each subtask continues the splits it was given. At another parallelism the host
+ * deals the elements out (element i to subtask i mod P'), so a split — not the subtask index —
+ * decides its rows, and no row is lost or made twice; the number of splits stays the one of the
+ * first start (a subtask given none ends at once).
  */
 #include <math.h>
 #include <stdio.h>
@@ -239,19 +248,50 @@ static int plan(struct rn_plan_ctx *ctx)
     return 0;
 }
 
+/* One split: the progression seq = first, first + stride, ... (first < stride). */
+struct split {
+    uint64_t first, stride;
+    uint64_t next;        /* its next seq */
+    bool done;            /* next >= the end of a bounded stream */
+    bool reported;        /* rn_op_split_finished was called for it */
+};
+
 struct state {
     struct gen *g;
-    uint64_t next;        /* next seq */
     uint64_t end;         /* one past the last seq (UINT64_MAX unbounded) */
     uint64_t seed;
-    uint32_t step;        /* parallelism */
+    uint32_t step;        /* parallelism (the rate limit's share) */
     uint64_t rate, produced;
     struct timespec start;
     rn_buf *letters;      /* a pool of random letters for random strings */
-    uint32_t splits;      /* > 1: rows are emitted per split */
-    uint64_t index;       /* rows this subtask made so far (row i is in split i % splits) */
-    uint32_t *sel;        /* scratch: one split's rows of a batch */
+    struct split *sp;     /* this subtask's splits, in the order it takes their rows */
+    uint32_t n_sp, live;  /* splits, and those not done */
+    uint32_t cur;         /* the split the next row comes from */
+    bool declared;        /* the splits were announced to the host (first poll) */
+    uint32_t *split_of;   /* scratch (several splits): per row of a batch its split */
+    uint32_t *sel;        /* scratch: the rows of a batch grouped by split */
+    uint32_t *count;      /* scratch: per split, its rows in the batch (n_sp + 1) */
 };
+
+/* The splits of subtask r of P on a fresh start (see the file comment). */
+static int fresh_splits(struct state *s, uint32_t r, uint32_t p, uint32_t n)
+{
+    if (!(s->sp = calloc(n, sizeof *s->sp))) return RN_ENOMEM;
+    s->n_sp = n;
+    for (uint32_t k = 0; k < n; k++)
+        s->sp[k] = (struct split){.first = r + (uint64_t)p * k, .stride = (uint64_t)p * n, .next = r + (uint64_t)p * k};
+    return 0;
+}
+
+/* Marks the splits that reached the end; counts the live ones. */
+static void mark_done(struct state *s)
+{
+    s->live = 0;
+    for (uint32_t k = 0; k < s->n_sp; k++) {
+        if (s->sp[k].next >= s->end) s->sp[k].done = true;
+        if (!s->sp[k].done) s->live++;
+    }
+}
 
 static int open_(struct rn_op_ctx *ctx, void **state)
 {
@@ -267,16 +307,12 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     }
     int64_t rows = rn_opt_int(o, "rows");
     s->end = rows > 0 ? (uint64_t)rows : UINT64_MAX;
-    s->next = rn_op_subtask(ctx);
     s->step = rn_op_parallelism(ctx);
     s->seed = (uint64_t)rn_opt_int(o, "seed");
     s->rate = (uint64_t)rn_opt_int(o, "rate_limit");
-    s->splits = (uint32_t)rn_opt_int(o, "splits");
-    if (s->splits > 1) {
-        int rc = rn_op_declare_splits(ctx, s->splits);
-        if (rc) return rc;
-        if (!(s->sel = malloc(RN_BATCH_ROWS * sizeof *s->sel))) return RN_ENOMEM;
-    }
+    int rc = fresh_splits(s, rn_op_subtask(ctx), s->step, (uint32_t)rn_opt_int(o, "splits"));
+    if (rc) return rc;
+    mark_done(s);
     clock_gettime(CLOCK_MONOTONIC, &s->start);
     /* 64 KiB of letters; random strings are views at random offsets (zero copy) */
     if (!(s->letters = rn_buf_alloc(1 << 16))) return RN_ENOMEM;
@@ -354,25 +390,44 @@ static int fill_field(struct state *s, const struct field *f, struct rn_column *
     return 0;
 }
 
-/* Emits the rows of b split by split (b's reference is given up). */
+/* Emits the rows of b split by split (b's reference is given up): a counting sort of the rows
+ * by split_of, then one selection per split that has rows. */
 static int emit_splits(struct state *s, struct rn_op_ctx *ctx, struct rn_batch *b)
 {
+    uint32_t n = b->n_rows;
+    memset(s->count, 0, (s->n_sp + 1) * sizeof *s->count);
+    for (uint32_t i = 0; i < n; i++) s->count[s->split_of[i] + 1]++;
+    for (uint32_t k = 0; k < s->n_sp; k++) s->count[k + 1] += s->count[k];
+    for (uint32_t i = 0; i < n; i++) s->sel[s->count[s->split_of[i]]++] = i;
+    /* count[k] is now the end of split k's rows, which start at count[k - 1] (0 for k = 0) */
     int rc = 0;
-    for (uint32_t sp = 0; sp < s->splits && rc == 0; sp++) {
-        uint32_t m = 0, first = (uint32_t)((s->splits - s->index % s->splits + sp) % s->splits);
-        for (uint32_t i = first; i < b->n_rows; i += s->splits) s->sel[m++] = i;
+    for (uint32_t k = 0, lo = 0; k < s->n_sp && rc == 0; lo = s->count[k++]) {
+        uint32_t m = s->count[k] - lo;
         if (!m) continue;
-        struct rn_batch *part = rn_batch_select(b, s->sel, m);
-        rc = part ? rn_op_emit_split(ctx, sp, part) : RN_ENOMEM;
+        struct rn_batch *part = rn_batch_select(b, s->sel + lo, m);
+        rc = part ? rn_op_emit_split(ctx, k, part) : RN_ENOMEM;
     }
     rn_batch_unref(b);
     return rc;
 }
 
+/* First poll: announce the splits (when more than one) and make the scratch they need. */
+static int declare(struct state *s, struct rn_op_ctx *ctx)
+{
+    s->declared = true;
+    if (s->n_sp <= 1) return 0;
+    if (!(s->split_of = malloc(RN_BATCH_ROWS * sizeof *s->split_of)) ||
+        !(s->sel = malloc(RN_BATCH_ROWS * sizeof *s->sel)) || !(s->count = malloc((s->n_sp + 1) * sizeof *s->count)))
+        return RN_ENOMEM;
+    return rn_op_declare_splits(ctx, s->n_sp);
+}
+
 static int poll_(void *state, struct rn_op_ctx *ctx)
 {
     struct state *s = state;
-    if (s->next >= s->end) return RN_EEND;
+    int rc;
+    if (!s->declared && (rc = declare(s, ctx))) return rc;
+    if (!s->live) return RN_EEND;
     uint32_t n = RN_BATCH_ROWS;
     if (s->rate) {
         struct timespec now;
@@ -382,17 +437,33 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
         if (allowed < 1) return RN_EAGAIN;
         if (allowed < n) n = (uint32_t)allowed;
     }
-    /* rows left for this subtask, without overflow when the stream is unbounded */
-    uint64_t remaining = s->end - s->next, left = remaining / s->step + (remaining % s->step != 0);
-    if (left < n) n = (uint32_t)left;
     struct gen *g = s->g;
     struct rn_batch *seqb = rn_batch_new_raw(g->seq_schema, n), *out = NULL, *exprs = NULL;
     if (!seqb) return RN_ENOMEM;
     uint64_t *seqs = seqb->cols[0].values;
-    for (uint32_t i = 0; i < n; i++) seqs[i] = s->next + (uint64_t)i * s->step;
+    /* one row of each live split in turn; a split that reaches the end drops out */
+    uint32_t m = 0, cur = s->cur;
+    bool ended = false;
+    while (m < n && s->live) {
+        struct split *sp = &s->sp[cur];
+        if (!sp->done) {
+            if (sp->next >= s->end) {
+                sp->done = ended = true;
+                s->live--;
+            } else {
+                if (s->split_of) s->split_of[m] = cur;
+                seqs[m++] = sp->next;
+                sp->next += sp->stride;
+            }
+        }
+        if (++cur == s->n_sp) cur = 0;
+    }
+    s->cur = cur;
+    n = m;
     seqb->n_rows = n;
     struct rn_error err;
-    int rc = 0;
+    rc = 0;
+    if (n == 0) goto done;
     if (g->proj && (rc = rn_projection_apply(g->proj, seqb, &exprs, &err))) {
         rn_op_error(ctx, "%s", err.msg);
         goto done;
@@ -415,16 +486,114 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
     }
     out->n_rows = n;
 emit:
-    s->next += (uint64_t)n * s->step;
     s->produced += n;
-    rc = s->splits > 1 ? emit_splits(s, ctx, out) : rn_op_emit(ctx, out);
-    s->index += n;
+    rc = s->split_of ? emit_splits(s, ctx, out) : rn_op_emit(ctx, out);
     out = NULL;
 done:
+    /* after the rows of this batch went out, so that none of them is late behind the others */
+    for (uint32_t k = 0; ended && rc == 0 && s->split_of && k < s->n_sp; k++)
+        if (s->sp[k].done && !s->sp[k].reported) {
+            s->sp[k].reported = true;
+            rc = rn_op_split_finished(ctx, k);
+        }
     rn_batch_unref(out);
     rn_batch_unref(exprs);
     rn_batch_unref(seqb);
     return rc;
+}
+
+/* ---- checkpoints: one element per split, {first, stride, next} as little-endian u64 ---- */
+
+#define SPLITS_LIST "datagen.splits"
+#define SPLIT_ELEM_LEN 25u   /* a version byte (1), then the three u64 */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
+{
+    struct state *s = state;
+    for (uint32_t k = 0; k < s->n_sp; k++) {
+        uint8_t e[SPLIT_ELEM_LEN] = {1};
+        put_u64(e + 1, s->sp[k].first);
+        put_u64(e + 9, s->sp[k].stride);
+        put_u64(e + 17, s->sp[k].next);
+        int rc = rn_snapshot_append(w, SPLITS_LIST, e, sizeof e);
+        if (rc) {
+            rn_op_error(ctx, "cannot record the position of split %u in the checkpoint: %s", k, rn_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+struct restored {
+    struct split *sp;
+    uint32_t n, cap;
+    bool bad;
+};
+
+static int restore_one(const void *val, uint32_t len, void *user)
+{
+    struct restored *r = user;
+    const uint8_t *p = val;
+    if (len != SPLIT_ELEM_LEN || p[0] != 1) return r->bad = true, RN_EINVAL;
+    struct split sp = {.first = get_u64(p + 1), .stride = get_u64(p + 9), .next = get_u64(p + 17)};
+    if (!sp.stride || sp.first >= sp.stride || sp.next < sp.first || (sp.next - sp.first) % sp.stride)
+        return r->bad = true, RN_EINVAL;
+    if (r->n == r->cap) {
+        uint32_t cap = r->cap ? 2 * r->cap : 16;
+        struct split *q = realloc(r->sp, cap * sizeof *q);
+        if (!q) return RN_ENOMEM;
+        r->sp = q;
+        r->cap = cap;
+    }
+    r->sp[r->n++] = sp;
+    return 0;
+}
+
+/* Resume in the order an uninterrupted run would go on: the split furthest behind first. */
+static int cmp_split(const void *a, const void *b)
+{
+    const struct split *x = a, *y = b;
+    if (x->next != y->next) return x->next < y->next ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
+{
+    struct state *s = state;
+    struct restored got = {0};
+    int rc = rn_restore_each(r, SPLITS_LIST, restore_one, &got);
+    if (rc || got.n > RN_OP_MAX_SPLITS) {
+        if (got.bad) rn_op_error(ctx, "checkpoint %lld: a split position of list '%s' is not one datagen wrote",
+                                 (long long)rn_restore_id(r), SPLITS_LIST);
+        else if (!rc) rn_op_error(ctx, "checkpoint %lld gives this subtask %u splits (at most %u)",
+                                  (long long)rn_restore_id(r), got.n, RN_OP_MAX_SPLITS);
+        else rn_op_error(ctx, "cannot read the split positions of checkpoint %lld: %s", (long long)rn_restore_id(r),
+                         rn_strerror(rc));
+        free(got.sp);
+        return rc ? rc : RN_EINVAL;
+    }
+    qsort(got.sp, got.n, sizeof *got.sp, cmp_split);
+    free(s->sp);
+    s->sp = got.sp;
+    s->n_sp = got.n;
+    s->cur = 0;
+    mark_done(s);
+    /* the rate limit starts its clock again */
+    s->produced = 0;
+    clock_gettime(CLOCK_MONOTONIC, &s->start);
+    return 0;
 }
 
 static void close_(void *state, struct rn_op_ctx *ctx)
@@ -433,7 +602,10 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     struct state *s = state;
     if (!s) return;
     gen_free(s->g);
+    free(s->sp);
+    free(s->split_of);
     free(s->sel);
+    free(s->count);
     rn_buf_unref(s->letters);
     free(s);
 }
@@ -443,4 +615,5 @@ const struct rn_operator_def rn_op_datagen = {
     .name = "datagen", .description = "generates rows from expressions over a row number and random generators",
     .options = options, .n_inputs_min = 0, .n_inputs_max = 0,
     .plan = plan, .open = open_, .poll = poll_, .close = close_,
+    .snapshot = snapshot, .restore = restore,
 };
