@@ -268,6 +268,8 @@ struct state {
     uint32_t n_sp, live;  /* splits, and those not done */
     uint32_t cur;         /* the split the next row comes from */
     bool declared;        /* the splits were announced to the host (first poll) */
+    bool strided;         /* this batch: no split ended, row i is split (first + i) % n_sp's */
+    uint32_t first;
     uint32_t *split_of;   /* scratch (several splits): per row of a batch its split */
     uint32_t *sel;        /* scratch: the rows of a batch grouped by split */
     uint32_t *count;      /* scratch: per split, its rows in the batch (n_sp + 1) */
@@ -411,6 +413,34 @@ static int emit_splits(struct state *s, struct rn_op_ctx *ctx, struct rn_batch *
     return rc;
 }
 
+/* Whether every split has its share of n rows in turn from s->cur before the end. */
+static bool strided_fits(const struct state *s, uint32_t n)
+{
+    for (uint32_t k = 0; k < s->n_sp; k++) {
+        uint32_t off = (k + s->n_sp - s->cur) % s->n_sp;
+        if (off >= n) continue;
+        uint64_t take = (n - off + s->n_sp - 1) / s->n_sp;
+        if (s->sp[k].next + (take - 1) * s->sp[k].stride >= s->end) return false;
+    }
+    return true;
+}
+
+/* emit_splits for a batch made by the strided path: split k's rows are every n_sp-th from
+ * where its turn came (the batch's first row was split `first`'s). */
+static int emit_strided(struct state *s, struct rn_op_ctx *ctx, struct rn_batch *b)
+{
+    int rc = 0;
+    for (uint32_t k = 0; k < s->n_sp && rc == 0; k++) {
+        uint32_t m = 0;
+        for (uint32_t i = (k + s->n_sp - s->first) % s->n_sp; i < b->n_rows; i += s->n_sp) s->sel[m++] = i;
+        if (!m) continue;
+        struct rn_batch *part = rn_batch_select(b, s->sel, m);
+        rc = part ? rn_op_emit_split(ctx, k, part) : RN_ENOMEM;
+    }
+    rn_batch_unref(b);
+    return rc;
+}
+
 /* First poll: announce the splits (when more than one) and make the scratch they need. */
 static int declare(struct state *s, struct rn_op_ctx *ctx)
 {
@@ -444,6 +474,27 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
     /* one row of each live split in turn; a split that reaches the end drops out */
     uint32_t m = 0, cur = s->cur;
     bool ended = false;
+    s->strided = false;
+    s->first = cur;
+    if (s->n_sp == 1) {   /* the common case, without the round robin */
+        struct split *sp = &s->sp[0];
+        uint64_t left = (s->end - sp->next) / sp->stride + ((s->end - sp->next) % sp->stride != 0);
+        m = left < n ? (uint32_t)left : n;
+        for (uint32_t i = 0; i < m; i++) seqs[i] = sp->next + (uint64_t)i * sp->stride;
+        sp->next += (uint64_t)m * sp->stride;
+        if (sp->next >= s->end) sp->done = ended = true, s->live = 0;
+    } else if (s->live == s->n_sp && strided_fits(s, n)) {
+        /* no split ends in this batch: split k has rows off_k, off_k + n_sp, ... */
+        for (uint32_t k = 0; k < s->n_sp; k++) {
+            struct split *sp = &s->sp[k];
+            uint32_t off = (k + s->n_sp - cur) % s->n_sp, take = off < n ? (n - off + s->n_sp - 1) / s->n_sp : 0;
+            for (uint32_t j = 0; j < take; j++) seqs[off + j * s->n_sp] = sp->next + (uint64_t)j * sp->stride;
+            sp->next += (uint64_t)take * sp->stride;
+        }
+        m = n;
+        cur = (uint32_t)((cur + (uint64_t)n) % s->n_sp);
+        s->strided = true;
+    }
     while (m < n && s->live) {
         struct split *sp = &s->sp[cur];
         if (!sp->done) {
@@ -487,7 +538,7 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
     out->n_rows = n;
 emit:
     s->produced += n;
-    rc = s->split_of ? emit_splits(s, ctx, out) : rn_op_emit(ctx, out);
+    rc = s->strided ? emit_strided(s, ctx, out) : s->split_of ? emit_splits(s, ctx, out) : rn_op_emit(ctx, out);
     out = NULL;
 done:
     /* after the rows of this batch went out, so that none of them is late behind the others */
