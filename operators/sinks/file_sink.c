@@ -14,9 +14,10 @@
  * pending file {writer subtask, checkpoint id, temporary name, final name} in the union list
  * "file_sink.pending"; checkpoint_complete(id) renames every pending file of a checkpoint <= id
  * to its final name part-<subtask>-<epoch>-<n>.<ext> and fsyncs the directory. `epoch` is the
- * id of the checkpoint the run was restored from (0 on a fresh start), so the names of a run
- * never meet those of the runs before it, and a commit is idempotent: the rename is done when
- * the temporary file exists; when only the final one does, it was done already.
+ * id of the checkpoint the run was restored from (0 on a fresh start; ids start at 1 and only
+ * grow), so the names of a run never meet those of the files its checkpoint covers (written by
+ * runs restored from older ones), and a commit is idempotent: the rename is done when the
+ * temporary file exists; when only the final one does, it was done already.
  * restore(): the restored checkpoint completed, so every pending file it lists is committed;
  * then every in-progress file not listed (written after it) is deleted. Each file belongs to
  * the subtask index in its name: new subtask r handles index r, and subtask 0 also every index
