@@ -853,7 +853,7 @@ static int run_inputs(struct task *t)
         }
         if (t->n_eoi == t->n_in) return end_of_input(t);
         if (atomic_load(&t->run->cancelled)) return RN_ECANCELED;
-        if (!got) rn_mailbox_wait_until(&t->mb, seq, next_timer);
+        if (!got) rn_mailbox_wait_until(&t->mb, seq, t->run->ck ? rn__ck_wait_deadline(t, next_timer) : next_timer);
     }
 }
 
@@ -894,6 +894,7 @@ static void *task_main(void *arg)
         if (rc && rc != RN_ECANCELED) task_fail(t, 0, rc);
         else if (rc == RN_ECANCELED && t->failed_pos >= 0 && !atomic_load(&t->run->cancelled)) task_fail(t, 0, rc);
     }
+    if (t->run->ck) rn__ck_task_end(t);
     for (uint32_t q = t->n_ops; q-- > 0;) {
         struct rn_op_ctx *ctx = &t->ops[q];
         if (ctx->opened) ctx->def->close(ctx->state, ctx);

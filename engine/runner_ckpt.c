@@ -30,6 +30,7 @@ struct upload_op {
     struct rn_op_ctx *ctx;
     char *local;                  /* a RocksDB snapshot to upload (NULL none) */
     bool keyed_in_place;          /* a memory snapshot written into the checkpoint already */
+    bool cut;                     /* local is a RocksDB cut not written yet (rn_state_snapshot_poll) */
     bool opstate;                 /* an operator-state file written into the checkpoint */
 };
 
@@ -466,12 +467,81 @@ static int deliver_completion(struct task *t, int64_t id)
     return 0;
 }
 
+static void enqueue(struct ckpt *ck, struct upload *up)
+{
+    pthread_mutex_lock(&ck->mu);
+    if (ck->quit) {
+        pthread_mutex_unlock(&ck->mu);
+        upload_free(up, true);
+        return;
+    }
+    if (ck->qt) ck->qt->next = up;
+    else ck->qh = up;
+    ck->qt = up;
+    pthread_cond_broadcast(&ck->cv);
+    pthread_mutex_unlock(&ck->mu);
+}
+
+/* Writes the RocksDB cuts of the held snapshot whose memtables are flushed (all of them when
+ * wait), on the task's thread; once none is left the snapshot goes to the uploader. The time
+ * the writing takes counts as synchronous pause. */
+static int release_held(struct task *t, bool wait)
+{
+    struct upload *up = t->held;
+    if (!up) return 0;
+    bool left = false;
+    for (uint32_t i = 0; i < up->n; i++) {
+        struct upload_op *o = &up->ops[i];
+        if (!o->cut) continue;
+        double t0 = mono_ms();
+        struct rn_error err;
+        int rc = rn_state_snapshot_poll(o->ctx->kstate, wait, &err);
+        if (rc == 1) {
+            left = true;
+            continue;
+        }
+        up->sync_ms += mono_ms() - t0;
+        o->cut = false;
+        if (rc && !up->error[0])
+            snprintf(up->error, sizeof up->error, "keyed state of '%s' (subtask %u of %u): %s", o->ctx->node->id,
+                     t->subtask + 1, t->parallelism, err.msg);
+    }
+    if (left) {
+        t->held_check_ms = mono_ms() + 0.5;
+        return 0;
+    }
+    t->held = NULL;
+    enqueue(t->run->ck, up);
+    return 0;
+}
+
+int64_t rn__ck_wait_deadline(const struct task *t, int64_t deadline)
+{
+    if (!t->held) return deadline;
+    int64_t soon = wall_ms() + 1;
+    return soon < deadline ? soon : deadline;
+}
+
+void rn__ck_task_end(struct task *t)
+{
+    struct upload *up = t->held;
+    if (!up) return;
+    /* never close a backend with a cut pending: finish it (its checkpoint will not complete) */
+    for (uint32_t i = 0; i < up->n; i++) {
+        struct rn_error err;
+        if (up->ops[i].cut && up->ops[i].ctx->kstate) rn_state_snapshot_poll(up->ops[i].ctx->kstate, true, &err);
+    }
+    t->held = NULL;
+    upload_free(up, true);
+}
+
 /* Snapshots every operator of the task's chain for checkpoint id (the synchronous part),
  * forwards the barrier (unless final) and queues the asynchronous part. */
 static int snapshot_task(struct task *t, int64_t id, bool forward)
 {
     struct rn_runner *r = t->run;
     struct ckpt *ck = r->ck;
+    release_held(t, true);   /* one snapshot at a time per backend */
     pthread_mutex_lock(&ck->mu);
     struct pending *p = ck->pend;
     bool live = p && p->id == id;
@@ -522,11 +592,14 @@ static int snapshot_task(struct task *t, int64_t id, bool forward)
                 /* a RocksDB checkpoint beside the working copy: hard links, no copy */
                 if (asprintf(&o->local, "%s.snap-%" PRId64, ctx->state_dir, id) < 0) o->local = NULL;
                 if (o->local) rn__rm_rf(o->local);
-                rc = o->local ? rn_state_snapshot(ctx->kstate, o->local, &err) : rn_error_set(&err, RN_ENOMEM, 0, 0, "out of memory");
+                /* only a cut here; written once its memtables are flushed (release_held) */
+                rc = o->local ? rn_state_snapshot_begin(ctx->kstate, o->local, &err)
+                              : rn_error_set(&err, RN_ENOMEM, 0, 0, "out of memory");
                 if (rc) {
                     free(o->local);
                     o->local = NULL;
                 }
+                o->cut = rc == 0;
             } else {
                 char keyed[4200];
                 snprintf(keyed, sizeof keyed, "%s/keyed", rel);
@@ -557,18 +630,11 @@ static int snapshot_task(struct task *t, int64_t id, bool forward)
     }
     up->sync_ms = mono_ms() - t0;
     int rc = forward ? rn__broadcast_el(t, RN_EL_BARRIER, id) : 0;
-    pthread_mutex_lock(&ck->mu);
-    if (ck->quit) {
-        pthread_mutex_unlock(&ck->mu);
-        upload_free(up, true);
-        return rc;
-    }
-    if (ck->qt) ck->qt->next = up;
-    else ck->qh = up;
-    ck->qt = up;
-    pthread_cond_broadcast(&ck->cv);
-    pthread_mutex_unlock(&ck->mu);
-    return rc;
+    t->held = up;
+    t->held_check_ms = mono_ms() + 1;
+    /* the final checkpoint waits here: the task has nothing else to do */
+    int hrc = release_held(t, !forward);
+    return rc ? rc : hrc;
 }
 
 int rn__ck_barrier(struct task *t, int64_t id) { return snapshot_task(t, id, true); }
@@ -576,6 +642,7 @@ int rn__ck_barrier(struct task *t, int64_t id) { return snapshot_task(t, id, tru
 int rn__ck_poll(struct task *t)
 {
     struct ckpt *ck = t->run->ck;
+    if (t->held && mono_ms() >= t->held_check_ms) release_held(t, false);
     int64_t n = atomic_load(&ck->notify_id);
     if (n > atomic_load(&t->notified)) {
         int rc = deliver_completion(t, n);

@@ -121,6 +121,8 @@ struct task {
     int64_t align_id;             /* the barrier being aligned (0 none) */
     int64_t done_id;              /* the latest barrier snapshotted (or given up) */
     _Atomic int64_t notified;     /* the latest checkpoint_complete delivered */
+    struct upload *held;          /* a snapshot whose RocksDB cuts are not written yet */
+    double held_check_ms;         /* when to look at them next */
 };
 
 struct chain {
@@ -182,6 +184,10 @@ bool rn__ck_commit_only(const struct rn_runner *r);
 int rn__ck_poll(struct task *t);
 /* A barrier's inputs are all in (or ended): snapshot the chain, forward the barrier. */
 int rn__ck_barrier(struct task *t, int64_t id);
+/* The task loop's wait deadline (CLOCK_REALTIME ms): sooner while a snapshot is held. */
+int64_t rn__ck_wait_deadline(const struct task *t, int64_t deadline);
+/* Before the task closes its operators: drops a held snapshot. */
+void rn__ck_task_end(struct task *t);
 /* After end of input: the final checkpoint, waited for, and its completion delivered. */
 int rn__ck_final(struct task *t);
 /* Before open(): where the operator's keyed state comes from; after open(): timers back and

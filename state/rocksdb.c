@@ -125,6 +125,15 @@ struct rdb_backend {
     const char **kp2;
     size_t *kl2;
     size_t kp_cap, kl_cap, pins_cap, errs_cap, uidx_cap, tab_cap, inited_cap, perm_cap, kp2_cap, kl2_cap;
+    /* a snapshot begun (rn_state_snapshot_begin) and not yet written: its directory, bytes
+     * written since the cut, when to look at the memtables next, and the result of a snapshot
+     * a writer had to finish */
+    bool cut;
+    char *cut_dir;
+    uint64_t cut_bytes, cut_check_at;
+    bool cut_done;
+    struct rn_error cut_err;
+    int cut_rc;
 };
 
 #define B(s) ((struct rdb_backend *)(s)->backend)
@@ -545,6 +554,39 @@ static void free_names(char **v, size_t n)
 
 /* ---- the instance ---- */
 
+#define WRITE_BUFFER_BYTES ((size_t)8 << 20)   /* make_options: each column family's memtable */
+#define CUT_CHECK_EVERY ((uint64_t)256 << 10)
+
+static size_t wb_bytes(rocksdb_writebatch_t *wb)
+{
+    size_t n = 0;
+    rocksdb_writebatch_data(wb, &n);
+    return n;
+}
+
+static int cut_finish(struct rdb_backend *b, bool wait, struct rn_error *err);
+
+/* Before every write while a snapshot is cut but not written: the writes after the cut stay
+ * in the memtables that the cut started, so the snapshot can be written later without a flush
+ * — as long as RocksDB does not flush those too. Before one of them grows to half its size
+ * (where RocksDB would switch it), the snapshot is finished here, waiting for the cut's flush. */
+static void cut_guard(struct rdb_backend *b, size_t bytes)
+{
+    if (!b->cut) return;
+    b->cut_bytes += bytes;
+    if (b->cut_bytes < b->cut_check_at) return;
+    b->cut_check_at = b->cut_bytes + CUT_CHECK_EVERY;
+    for (size_t i = 0; i < b->n_cfs; i++) {
+        uint64_t active = 0;
+        if (rocksdb_property_int_cf(b->db, b->cfs[i].h, "rocksdb.cur-size-active-mem-table", &active)) continue;
+        if (active + bytes >= WRITE_BUFFER_BYTES / 2) {
+            b->cut_rc = cut_finish(b, true, &b->cut_err);
+            b->cut_done = true;
+            return;
+        }
+    }
+}
+
 static void release(struct rdb_backend *b)
 {
     for (size_t i = 0; i < b->n_held; i++) rocksdb_pinnableslice_destroy(b->held[i]);
@@ -600,6 +642,7 @@ static void backend_free(struct rdb_backend *b)
     if (b->ro) rocksdb_readoptions_destroy(b->ro);
     if (b->wo) rocksdb_writeoptions_destroy(b->wo);
     if (b->wb) rocksdb_writebatch_destroy(b->wb);
+    free(b->cut_dir);
     free(b->kbuf);
     free(b->vbuf);
     free(b->karena);
@@ -819,6 +862,7 @@ static int read_one(struct rdb_backend *b, struct rdb_state *s, const char *key,
     rocksdb_pinnableslice_destroy(*pin);
     *pin = NULL;
     if (live < 0) return live;
+    cut_guard(b, klen);
     rocksdb_delete_cf(b->db, b->wo, s->h, key, klen, &e);   /* lazily dropped */
     return e ? rdb_code(e) : 0;
 }
@@ -870,6 +914,7 @@ static int rdb_put(rn_state *sh, const struct rn_state_key *k, int64_t ns, const
     const char *v;
     if (key_in_kbuf(b, s, k, ns, 0, &klen) || wrap(b, s, val, len, &v, &n)) return RN_ENOMEM;
     char *e = NULL;
+    cut_guard(b, klen + n);
     rocksdb_put_cf(b->db, b->wo, s->h, (const char *)b->kbuf, klen, v, n, &e);
     return e ? rdb_code(e) : 0;
 }
@@ -895,6 +940,7 @@ static int delete_prefix(struct rdb_backend *b, struct rdb_state *s, const uint8
     }
     char *e = NULL;
     rocksdb_iter_get_error(it, &e);
+    cut_guard(b, wb_bytes(wb));
     if (!e) rocksdb_write(b->db, b->wo, wb, &e);
     rocksdb_writebatch_destroy(wb);
     rocksdb_iter_destroy(it);
@@ -912,6 +958,7 @@ static int rdb_remove(rn_state *sh, const struct rn_state_key *k, int64_t ns)
     if (key_in_kbuf(b, s, k, ns, 0, &klen)) return RN_ENOMEM;
     if (s->map) return delete_prefix(b, s, b->kbuf, klen);
     char *e = NULL;
+    cut_guard(b, klen);
     rocksdb_delete_cf(b->db, b->wo, s->h, (const char *)b->kbuf, klen, &e);
     return e ? rdb_code(e) : 0;
 }
@@ -985,6 +1032,7 @@ static int rdb_get_many(rn_state *sh, const struct rn_state_key *keys, const int
     }
     if (rocksdb_writebatch_count(b->wb)) {
         char *e = NULL;
+        cut_guard(b, wb_bytes(b->wb));
         rocksdb_write(b->db, b->wo, b->wb, &e);
         rocksdb_writebatch_clear(b->wb);
         if (e && !rc) rc = rdb_code(e);
@@ -1108,6 +1156,7 @@ static int add_n(struct rdb_backend *b, struct rdb_state *s, const struct rn_sta
     for (uint32_t u = 0; u < nu; u++)
         rocksdb_writebatch_put_cf(b->wb, s->h, b->kp[u], b->kl[u], (const char *)b->varena + (size_t)u * rec, rec);
     char *e = NULL;
+    cut_guard(b, wb_bytes(b->wb));
     rocksdb_write(b->db, b->wo, b->wb, &e);
     rocksdb_writebatch_clear(b->wb);
     return e ? rdb_code(e) : 0;
@@ -1138,6 +1187,7 @@ static int rdb_list_append(rn_state *sh, const struct rn_state_key *k, int64_t n
     if (s->head.desc.ttl_ms) put_le64(b->vbuf + 4, tick(b));
     if (len) memcpy(b->vbuf + hdr, val, len);
     char *e = NULL;
+    cut_guard(b, klen + hdr + len);
     rocksdb_merge_cf(b->db, b->wo, s->h, (const char *)b->kbuf, klen, (const char *)b->vbuf, hdr + len, &e);
     return e ? rdb_code(e) : 0;
 }
@@ -1196,10 +1246,12 @@ static int rdb_list_each(rn_state *sh, const struct rn_state_key *k, int64_t ns,
         rc = list_walk(s, v, n, list_count, &p);
         if (!rc && p.dead) {
             if (!p.live) {
+                cut_guard(b, klen);
                 rocksdb_delete_cf(b->db, b->wo, s->h, (const char *)b->kbuf, klen, &e);
             } else if (!(rc = GROW(b->vbuf, b->vbuf_cap, n))) {
                 p.out = b->vbuf;
                 list_walk(s, v, n, list_count, &p);
+                cut_guard(b, klen + n);
                 rocksdb_put_cf(b->db, b->wo, s->h, (const char *)b->kbuf, klen, (const char *)b->vbuf,
                                (size_t)(p.out - b->vbuf), &e);
             }
@@ -1234,6 +1286,7 @@ static int rdb_map_put(rn_state *sh, const struct rn_state_key *k, int64_t ns, c
     const char *v;
     if (map_key(b, s, k, ns, mkey, mlen, &klen) || wrap(b, s, val, len, &v, &n)) return RN_ENOMEM;
     char *e = NULL;
+    cut_guard(b, klen + n);
     rocksdb_put_cf(b->db, b->wo, s->h, (const char *)b->kbuf, klen, v, n, &e);
     return e ? rdb_code(e) : 0;
 }
@@ -1266,6 +1319,7 @@ static int rdb_map_remove(rn_state *sh, const struct rn_state_key *k, int64_t ns
     size_t klen;
     if (map_key(b, s, k, ns, mkey, mlen, &klen)) return RN_ENOMEM;
     char *e = NULL;
+    cut_guard(b, klen);
     rocksdb_delete_cf(b->db, b->wo, s->h, (const char *)b->kbuf, klen, &e);
     return e ? rdb_code(e) : 0;
 }
@@ -1328,6 +1382,7 @@ static int visit(struct rdb_backend *b, struct rdb_state *s, rocksdb_iterator_t 
     if (live < 0) return live;
     if (!live) {
         char *err = NULL;
+        cut_guard(b, kl);
         rocksdb_delete_cf(b->db, b->wo, s->h, key, kl, &err);   /* the iterator reads a snapshot */
         return err ? rdb_code(err) : 0;
     }
@@ -1421,6 +1476,7 @@ static int rdb_map_each(rn_state *sh, const struct rn_state_key *k, int64_t ns,
             rc = live;
         } else if (!live) {
             char *e = NULL;
+            cut_guard(b, kl);
             rocksdb_delete_cf(b->db, b->wo, s->h, key, kl, &e);
             if (e) rc = rdb_code(e);
         } else {
@@ -1450,10 +1506,10 @@ static void sb_add(struct strbuf *sb, const char *a, const char *c)
     sb->n += (size_t)sprintf(sb->p + sb->n, "%s%s\n", a, c);
 }
 
-static int rdb_snapshot(rn_state_backend *bh, const char *dir, struct rn_error *err)
+/* A RocksDB checkpoint of the DB into dir/db plus the manifest. flush: memtables are flushed
+ * first (the snapshot holds every write); else only what the SST files hold (a cut). */
+static int write_snapshot(struct rdb_backend *b, const char *dir, bool flush, struct rn_error *err)
 {
-    struct rdb_backend *b = (struct rdb_backend *)bh;
-    release(b);
     struct stat st;
     if (!dir || !*dir) return rn_error_set(err, RN_EINVAL, 0, 0, "a snapshot needs a directory");
     if (!stat(dir, &st)) return rn_error_set(err, RN_EINVAL, 0, 0, "snapshot directory %s already exists", dir);
@@ -1475,8 +1531,9 @@ static int rdb_snapshot(rn_state_backend *bh, const char *dir, struct rn_error *
     }
     rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(b->db, &e);
     if (cp) {
-        /* log_size_for_flush 0: memtables are always flushed first (there is no WAL) */
-        rocksdb_checkpoint_create(cp, db, 0, &e);
+        /* log_size_for_flush 0: memtables are flushed first; UINT64_MAX: never (there is no
+         * WAL, so the checkpoint holds exactly the SST files) */
+        rocksdb_checkpoint_create(cp, db, flush ? 0 : UINT64_MAX, &e);
         rocksdb_checkpoint_object_destroy(cp);
     }
     if (e) {
@@ -1505,6 +1562,79 @@ remove_dir:
     free(sb.p);
     free(db);
     return rc;
+}
+
+static int rdb_snapshot(rn_state_backend *bh, const char *dir, struct rn_error *err)
+{
+    struct rdb_backend *b = (struct rdb_backend *)bh;
+    if (b->cut && cut_finish(b, true, err)) return err ? err->code : RN_EIO;
+    release(b);
+    return write_snapshot(b, dir, true, err);
+}
+
+/* The cut's memtables are in SST files once no column family has an immutable memtable left
+ * (the writes since the cut are all in the active ones: cut_guard sees to it). */
+static bool cut_durable(struct rdb_backend *b)
+{
+    for (size_t i = 0; i < b->n_cfs; i++) {
+        uint64_t imm = 0;
+        if (!rocksdb_property_int_cf(b->db, b->cfs[i].h, "rocksdb.num-immutable-mem-table", &imm) && imm) return false;
+    }
+    return true;
+}
+
+static int cut_finish(struct rdb_backend *b, bool wait, struct rn_error *err)
+{
+    while (!cut_durable(b)) {
+        if (!wait) return 1;
+        usleep(200);
+    }
+    int rc = write_snapshot(b, b->cut_dir, false, err);
+    b->cut = false;
+    free(b->cut_dir);
+    b->cut_dir = NULL;
+    return rc;
+}
+
+/* Cuts the state: every memtable becomes immutable and is flushed in the background; the
+ * snapshot (rdb_snapshot_poll) will hold exactly the writes before this call. */
+static int rdb_snapshot_begin(rn_state_backend *bh, const char *dir, struct rn_error *err)
+{
+    struct rdb_backend *b = (struct rdb_backend *)bh;
+    if (b->cut || b->cut_done)
+        return rn_error_set(err, RN_EINVAL, 0, 0, "a snapshot of %s is still being written", b->head.cfg.dir);
+    struct stat st;
+    if (!dir || !*dir) return rn_error_set(err, RN_EINVAL, 0, 0, "a snapshot needs a directory");
+    if (!stat(dir, &st)) return rn_error_set(err, RN_EINVAL, 0, 0, "snapshot directory %s already exists", dir);
+    if (!(b->cut_dir = strdup(dir))) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 0);
+    char *e = NULL;
+    for (size_t i = 0; i < b->n_cfs && !e; i++) rocksdb_flush_cf(b->db, fo, b->cfs[i].h, &e);
+    rocksdb_flushoptions_destroy(fo);
+    if (e) {
+        int rc = rn_error_set(err, RN_EIO, 0, 0, "cannot flush %s for a snapshot: %s", b->head.cfg.dir, e);
+        free(e);
+        free(b->cut_dir);
+        b->cut_dir = NULL;
+        return rc;
+    }
+    b->cut = true;
+    b->cut_bytes = 0;
+    b->cut_check_at = CUT_CHECK_EVERY;
+    return 0;
+}
+
+static int rdb_snapshot_poll(rn_state_backend *bh, bool wait, struct rn_error *err)
+{
+    struct rdb_backend *b = (struct rdb_backend *)bh;
+    if (b->cut_done) {   /* a writer finished it */
+        b->cut_done = false;
+        if (b->cut_rc && err) *err = b->cut_err;
+        return b->cut_rc;
+    }
+    if (!b->cut) return 0;
+    return cut_finish(b, wait, err);
 }
 
 /* What a snapshot's manifest says. */
@@ -1862,6 +1992,8 @@ const struct rn_backend_ops rn_rocksdb_backend_ops = {
     .each = rdb_each,
     .each_in_namespace = rdb_each_in_namespace,
     .snapshot = rdb_snapshot,
+    .snapshot_begin = rdb_snapshot_begin,
+    .snapshot_poll = rdb_snapshot_poll,
     .entries = rdb_entries,
     .memory = rdb_memory,
 };

@@ -155,6 +155,14 @@ int rn_state_each_in_namespace(rn_state *s, int64_t ns, int (*fn)(const struct r
     return OPS(s)->each_in_namespace(s, ns, fn, user);
 }
 int rn_state_snapshot(rn_state_backend *b, const char *dir, struct rn_error *err) { return b->ops->snapshot(b, dir, err); }
+int rn_state_snapshot_begin(rn_state_backend *b, const char *dir, struct rn_error *err)
+{
+    return b->ops->snapshot_begin ? b->ops->snapshot_begin(b, dir, err) : b->ops->snapshot(b, dir, err);
+}
+int rn_state_snapshot_poll(rn_state_backend *b, bool wait, struct rn_error *err)
+{
+    return b->ops->snapshot_poll ? b->ops->snapshot_poll(b, wait, err) : 0;
+}
 uint64_t rn_state_backend_entries(const rn_state_backend *b) { return b->ops->entries(b); }
 uint64_t rn_state_backend_memory(const rn_state_backend *b) { return b->ops->memory(b); }
 

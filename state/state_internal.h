@@ -36,6 +36,9 @@ struct rn_backend_ops {
                 void *user);
     int (*each_in_namespace)(rn_state *s, int64_t ns, int (*fn)(const struct rn_state_entry *e, void *user), void *user);
     int (*snapshot)(rn_state_backend *b, const char *dir, struct rn_error *err);
+    /* two-step snapshots (NULL: snapshot_begin is snapshot, and poll has nothing to do) */
+    int (*snapshot_begin)(rn_state_backend *b, const char *dir, struct rn_error *err);
+    int (*snapshot_poll)(rn_state_backend *b, bool wait, struct rn_error *err);
     uint64_t (*entries)(const rn_state_backend *b);
     uint64_t (*memory)(const rn_state_backend *b);
 };

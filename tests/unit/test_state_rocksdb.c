@@ -404,6 +404,96 @@ START_TEST(a_restored_working_copy_leaves_the_snapshot_intact)
 }
 END_TEST
 
+/* Restores snap over the full range and returns the backend with state "v" declared. */
+static rn_state_backend *restore_full(const char *snap, const char *name, rn_state **s)
+{
+    char *db = tu_tmp_path(name);
+    struct rn_state_config c = config(db, 0, MP - 1);
+    const char *dirs[] = {snap};
+    rn_state_backend *b = NULL;
+    struct rn_error err = {0};
+    ck_assert_msg(rn_state_backend_restore(&c, dirs, 1, &b, &err) == 0, "restore: %s", err.msg);
+    *s = declare(b, "v", RN_STATE_VALUE);
+    free(db);
+    return b;
+}
+
+START_TEST(a_two_step_snapshot_holds_exactly_the_writes_before_the_cut)
+{
+    char *db = tu_tmp_path("db-cut"), *snap = tu_tmp_path("snap-cut");
+    rn_state_backend *b = open_at(db, 0, MP - 1);
+    rn_state *s = declare(b, "v", RN_STATE_VALUE);
+    for (int64_t k = 0; k < 1000; k++) put_i64(s, k, k);
+    struct rn_error err = {0};
+    ck_assert_msg(rn_state_snapshot_begin(b, snap, &err) == 0, "begin: %s", err.msg);
+    /* after the cut: overwrite, add and remove, before the snapshot is written */
+    for (int64_t k = 0; k < 1000; k += 2) put_i64(s, k, -1);
+    for (int64_t k = 1000; k < 1100; k++) put_i64(s, k, k);
+    int64_t gone = 3;
+    struct rn_state_key key = ikey(&gone);
+    ck_assert_int_eq(rn_state_remove(s, &key, 0), 0);
+    int rc;
+    while ((rc = rn_state_snapshot_poll(b, false, &err)) == 1) usleep(100);
+    ck_assert_msg(rc == 0, "poll: %s", err.msg);
+    ck_assert_int_eq(get_i64(s, 0), -1);   /* the working copy has everything */
+    rn_state_backend_close(b);
+    rn_state *r;
+    rn_state_backend *rb = restore_full(snap, "db-cut-restored", &r);
+    for (int64_t k = 0; k < 1100; k++) ck_assert_int_eq(get_i64(r, k), k < 1000 ? k : -1);
+    rn_state_backend_close(rb);
+    free(db);
+    free(snap);
+}
+END_TEST
+
+START_TEST(writes_that_would_flush_past_the_cut_finish_the_snapshot_first)
+{
+    char *db = tu_tmp_path("db-cut2"), *snap = tu_tmp_path("snap-cut2");
+    rn_state_backend *b = open_at(db, 0, MP - 1);
+    rn_state *s = declare(b, "v", RN_STATE_VALUE);
+    for (int64_t k = 0; k < 100; k++) put_i64(s, k, k);
+    struct rn_error err = {0};
+    ck_assert_msg(rn_state_snapshot_begin(b, snap, &err) == 0, "begin: %s", err.msg);
+    /* far more than a memtable after the cut: RocksDB flushes several times meanwhile */
+    char big[4096];
+    memset(big, 'x', sizeof big);
+    for (int64_t k = 100; k < 100 + 8 * 1024; k++) {
+        struct rn_state_key key = ikey(&k);
+        ck_assert_int_eq(rn_state_put(s, &key, 0, big, sizeof big), 0);
+    }
+    ck_assert_int_eq(rn_state_snapshot_poll(b, true, &err), 0);
+    /* the snapshot was written by a writer: a second poll has nothing left */
+    ck_assert_int_eq(rn_state_snapshot_poll(b, false, &err), 0);
+    rn_state_backend_close(b);
+    rn_state *r;
+    rn_state_backend *rb = restore_full(snap, "db-cut2-restored", &r);
+    for (int64_t k = 0; k < 100; k++) ck_assert_int_eq(get_i64(r, k), k);
+    for (int64_t k = 100; k < 100 + 8 * 1024; k += 97) ck_assert_int_eq(get_i64(r, k), -1);
+    rn_state_backend_close(rb);
+    free(db);
+    free(snap);
+}
+END_TEST
+
+START_TEST(a_second_cut_before_the_first_is_written_is_refused)
+{
+    char *db = tu_tmp_path("db-cut3"), *snap = tu_tmp_path("snap-cut3"), *snap2 = tu_tmp_path("snap-cut3b");
+    rn_state_backend *b = open_at(db, 0, MP - 1);
+    rn_state *s = declare(b, "v", RN_STATE_VALUE);
+    put_i64(s, 1, 1);
+    struct rn_error err = {0};
+    ck_assert_int_eq(rn_state_snapshot_begin(b, snap, &err), 0);
+    ck_assert_int_eq(rn_state_snapshot_begin(b, snap2, &err), RN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "still being written"));
+    ck_assert_int_eq(rn_state_snapshot_poll(b, true, &err), 0);
+    ck_assert(exists(snap));
+    rn_state_backend_close(b);
+    free(db);
+    free(snap);
+    free(snap2);
+}
+END_TEST
+
 static Suite *state_rocksdb_suite(void)
 {
     Suite *s = suite_create("state_rocksdb");
@@ -418,6 +508,9 @@ static Suite *state_rocksdb_suite(void)
     tcase_add_test(tc, restore_into_a_narrower_range_drops_the_other_key_groups);
     tcase_add_test(tc, a_db_with_many_column_families_snapshots_and_restores);
     tcase_add_test(tc, a_restored_working_copy_leaves_the_snapshot_intact);
+    tcase_add_test(tc, a_two_step_snapshot_holds_exactly_the_writes_before_the_cut);
+    tcase_add_test(tc, writes_that_would_flush_past_the_cut_finish_the_snapshot_first);
+    tcase_add_test(tc, a_second_cut_before_the_first_is_written_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -165,6 +165,16 @@ int rn_state_each_in_namespace(rn_state *s, int64_t ns, int (*fn)(const struct r
  * can copy only the files a previous checkpoint does not already hold. The snapshot is
  * self-contained and survives the backend. */
 int rn_state_snapshot(rn_state_backend *b, const char *dir, struct rn_error *err);
+/* The same in two steps, so that the writing thread pauses for microseconds instead of a
+ * memtable flush (RocksDB; the memory backend writes its whole snapshot in _begin):
+ * rn_state_snapshot_begin cuts the state — the snapshot will hold exactly the writes before the
+ * call — and rn_state_snapshot_poll, on the same thread, returns 1 while the cut is not yet in
+ * SST files (wait false), else writes the snapshot into dir (a RocksDB checkpoint of hard links,
+ * no flush) and returns 0 or the error. Writes go on in between; one that would make RocksDB
+ * flush past the cut first finishes the snapshot (waiting for the cut's flush). Poll to the end
+ * before the next begin and before closing the backend. */
+int rn_state_snapshot_begin(rn_state_backend *b, const char *dir, struct rn_error *err);
+int rn_state_snapshot_poll(rn_state_backend *b, bool wait, struct rn_error *err);
 /* The SST files of a rocksdb snapshot (names relative to dir); 0 for memory snapshots. */
 int rn_state_snapshot_files(const char *dir, char ***names, size_t *n, struct rn_error *err);
 
