@@ -406,7 +406,8 @@ static int broadcast_el(struct task *t, enum rn_el_kind kind, int64_t wm);
 /* Records which operator failed first in this task. */
 static int op_failed(struct task *t, uint32_t pos, int rc)
 {
-    if (rc < 0 && rc != RN_ECANCELED && t->failed_pos < 0) t->failed_pos = (int)pos;
+    /* RN_EAGAIN and RN_EEND are a source's poll results, not failures */
+    if (rc < 0 && rc != RN_ECANCELED && rc != RN_EAGAIN && rc != RN_EEND && t->failed_pos < 0) t->failed_pos = (int)pos;
     return rc;
 }
 
@@ -864,7 +865,8 @@ static void task_done(struct rn_runner *r)
         clock_gettime(CLOCK_MONOTONIC, &r->end);
         r->ended = true;
         int s = atomic_load(&r->state);
-        if (s == RN_RUN_RUNNING) atomic_store(&r->state, atomic_load(&r->cancelled) ? RN_RUN_CANCELLED : RN_RUN_FINISHED);
+        bool cancelled = atomic_load(&r->cancelled) || atomic_load(&r->stopped);
+        if (s == RN_RUN_RUNNING) atomic_store(&r->state, cancelled ? RN_RUN_CANCELLED : RN_RUN_FINISHED);
         pthread_cond_broadcast(&r->done_cv);
     }
     pthread_mutex_unlock(&r->mu);

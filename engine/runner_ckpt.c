@@ -275,6 +275,7 @@ static void complete_pending(struct rn_runner *r)
     if (!p->savepoint || p->stop) {
         atomic_store(&ck->notify_id, p->id);
         if (p->stop) {
+            atomic_store(&r->stopped, true);
             ck->stop_id = p->id;
             ck->stop_deadline_ms = wall_ms() + 5000;
         }

@@ -141,6 +141,7 @@ struct rn_runner {
     uint32_t n_channels, cap_channels;
     struct rn_channel **channels;
     _Atomic bool cancelled;
+    _Atomic bool stopped;         /* a stop-with-savepoint completed: the job ends as cancelled */
     _Atomic int state;
     pthread_mutex_t mu;           /* guards error, done, state changes */
     pthread_cond_t done_cv;
