@@ -43,7 +43,8 @@ int rn_runner_start(rn_runner *r, struct rn_error *err);
 bool rn_runner_wait(rn_runner *r, int timeout_ms);
 /* Asks the job to stop (thread-safe; sources stop, blocked tasks wake up). */
 void rn_runner_cancel(rn_runner *r);
-/* Final state, and for RN_RUN_FAILED the message naming operator and subtask. */
+/* Final state, and for RN_RUN_FAILED the message naming operator and subtask. A job stopped by
+ * a stop-with-savepoint (rn_runner_trigger with stop) ends RN_RUN_CANCELLED. */
 enum rn_run_state rn_runner_state(const rn_runner *r, const char **error);
 /* Rows in and out of a node, summed over its subtasks; seconds since start. */
 void rn_runner_node_stats(const rn_runner *r, uint32_t node, uint64_t *rows_in, uint64_t *rows_out);
