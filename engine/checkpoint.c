@@ -567,7 +567,8 @@ static int64_t chk_id(const char *name)
     return *end || v <= 0 ? -1 : (int64_t)v;
 }
 
-/* Shared files no retained checkpoint refers to (left by a crash mid-checkpoint) go. */
+/* Shared files no retained checkpoint refers to (left by a crash mid-checkpoint, or uploaded
+ * for a checkpoint that failed) go. */
 static void sweep_shared(struct rn_ck_store *s)
 {
     char *sd = path_join(s->dir, "shared");
@@ -682,6 +683,8 @@ int rn__ck_store_complete(struct rn_ck_store *s, const struct rn_job *job, int64
     retain_trim(s);
     return 0;
 }
+
+void rn__ck_store_sweep(struct rn_ck_store *s) { sweep_shared(s); }
 
 void rn__ck_store_discard(struct rn_ck_store *s, const char *dir)
 {

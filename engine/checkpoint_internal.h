@@ -75,6 +75,8 @@ int rn__ck_store_complete(struct rn_ck_store *s, const struct rn_job *job, int64
                           struct rn_error *err);
 /* Removes the directory of a checkpoint that failed. */
 void rn__ck_store_discard(struct rn_ck_store *s, const char *dir);
+/* Deletes the shared files no retained checkpoint refers to (nothing may be uploading). */
+void rn__ck_store_sweep(struct rn_ck_store *s);
 
 /* Files a RocksDB subtask already has in the shared folder (its earlier checkpoints'), by
  * name: what an incremental checkpoint does not copy again. */

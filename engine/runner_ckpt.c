@@ -240,6 +240,27 @@ static int start_pending(struct rn_runner *r, bool savepoint, const char *dir, b
     return 0;
 }
 
+/* After checkpoint p completed (on the uploader thread, so nothing else uploads now): what each
+ * operator subtask has in the shared folder is exactly what p refers to, and files that failed
+ * checkpoints uploaded, which no retained checkpoint refers to, go. */
+static void forget_unreferenced(struct rn_runner *r, const struct pending *p)
+{
+    EACH_TASK(r, t) for (uint32_t o = 0; o < t->n_ops; o++) {
+        struct rn_op_ctx *ctx = &t->ops[o];
+        rn__ck_known_free(&ctx->known);
+        for (size_t i = 0; i < p->n_parts; i++) {
+            const struct rn_ck_part *part = &p->parts[i];
+            if (part->subtask != t->subtask || strcmp(part->node, ctx->node->id)) continue;
+            for (size_t k = 0; k < part->n_shared; k++)
+                if (rn__ck_known_add(&ctx->known, part->shared[k].name, part->shared[k].path, part->shared[k].size)) {
+                    rn__ck_known_free(&ctx->known);   /* forgetting only costs a copy */
+                    break;
+                }
+        }
+    }
+    rn__ck_store_sweep(r->ck->store);
+}
+
 /* Every task acknowledged: the metadata, then the tasks are told. */
 static void complete_pending(struct rn_runner *r)
 {
@@ -271,6 +292,7 @@ static void complete_pending(struct rn_runner *r)
             (double)p->written / 1e6, (double)bytes / 1e6, p->dir);
     add_result(ck, p->id, 0, NULL, p->dir);
     ck->next_trigger_ms = wall_ms() + trigger_gap(ck);
+    if (!p->savepoint) forget_unreferenced(r, p);
     /* savepoints do not commit side effects, except the one a stop ends with */
     if (!p->savepoint || p->stop) {
         atomic_store(&ck->notify_id, p->id);
