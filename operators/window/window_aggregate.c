@@ -56,7 +56,27 @@
  * ("window.distinct", user key = aggregate index + value); a window of several panes counts the
  * union. Strings of min/max/first/last are kept in a map state ("window.string", user key =
  * aggregate index) per (key, pane | session | count pane).
+ *
+ * Checkpoints: snapshot() writes the cache's changed accumulators to the backend (one put per
+ * entry changed since the last write: each pane keeps a list of its dirty entries, so the pause
+ * is proportional to what changed, not to the cache) and records, in a union operator-state
+ * list, the subtask's live pane starts and its next window to fire, and its watermark
+ * (keyed/ckpt.h). restore() rebuilds the pane list from that list rather than by scanning the
+ * keyed state: the panes are few (size/slide plus lateness and disorder), the state may be
+ * large, and the restored panes are marked evicted, so the cache reloads keys lazily from the
+ * backend exactly as after an eviction. On a rescale every new subtask gets every old subtask's
+ * panes (a union list): a pane with no keys of this subtask fires nothing and drops nothing, so
+ * extra panes are harmless. The next window to fire is the old subtask's own at the same
+ * parallelism; on a rescale the largest over the old subtasks (every window before it had its
+ * end - 1 <= the common watermark, so it fired in every old subtask that had rows for it).
+ * Window timers (processing time, early firing) are under the empty key in the subtask's first
+ * key group; a restore re-registers the processing-time ones of its panes' unfired windows under
+ * its own (a timer that arrives twice finds its window fired: next_fire skips it). Sessions,
+ * count and global windows live wholly in keyed state and timers. Lost on a restore: which keys
+ * changed since the last early firing (early rows are processing-time output; the final rows
+ * are exact).
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -65,6 +85,7 @@
 
 #include "builtin.h"
 #include "keyed/accum.h"
+#include "keyed/ckpt.h"
 #include "runnel/hash.h"
 #include "window/window_spec.h"
 
@@ -249,8 +270,9 @@ struct pentry {
     uint64_t hash;
     uint32_t key_off, key_len;   /* the key's bytes in the pane's key arena */
     uint16_t kg;
-    uint8_t dirty;               /* changed since it was last written to the backend */
+    uint8_t dirty;               /* changed since it was last written to the backend (in the pane's dirty list) */
     uint8_t early;               /* changed since the last early firing */
+    uint8_t stored;              /* the backend holds a value for it (written, or read from it) */
 };
 
 /* A pane: [start, start + pane) of time, and its keys' accumulators in memory. */
@@ -263,7 +285,8 @@ struct pane {
     uint32_t mask;
     uint8_t *keys;
     size_t keys_used, keys_cap;
-    bool in_state;               /* some entries were written to the backend */
+    uint32_t *dirty;             /* the entries with dirty set, for flush() */
+    size_t n_dirty, cap_dirty;
     bool evicted;                /* the backend may hold entries that memory does not */
     bool early;                  /* an entry changed since the last early firing */
 };
@@ -298,10 +321,11 @@ struct st {
     struct pane **spare;
     uint32_t n_spare, cap_spare;
     uint64_t cached;             /* entries in memory */
-    int64_t next_fire;           /* event time: the earliest window start not fired yet */
-    bool have_kg;
-    uint16_t timer_kg;           /* the key group of the empty key that window timers use */
+    int64_t next_fire;           /* the earliest window start not fired yet */
+    uint16_t timer_kg;           /* the key group of the empty key that window timers use: the
+                                  * subtask's first */
     bool early_registered;
+    int64_t wm_floor;            /* the watermark at the checkpoint restored from (keyed/ckpt.h) */
     /* batch scratch */
     uint32_t cap_rows;
     uint32_t *rowp, *slot, *dropped;
@@ -338,6 +362,9 @@ struct st {
     size_t kcap;
     /* output */
     struct rn_batch *out;
+    /* checkpoints: the pane list element being written or the starts being restored */
+    uint8_t *ckbuf;
+    size_t ckcap;
 };
 
 /* ---- small helpers ---- */
@@ -647,7 +674,8 @@ static struct pane *pane_new(struct st *st, int64_t start)
     p->start = start;
     p->n = 0;
     p->keys_used = 0;
-    p->in_state = p->evicted = p->early = false;
+    p->n_dirty = 0;
+    p->evicted = p->early = false;
     if (p->index) memset(p->index, 0, (size_t)(p->mask + 1) * sizeof *p->index);
     return p;
 }
@@ -659,6 +687,7 @@ static void pane_free(struct pane *p)
     free(p->accs);
     free(p->index);
     free(p->keys);
+    free(p->dirty);
     free(p);
 }
 
@@ -757,7 +786,7 @@ static int pane_insert(struct st *st, struct pane *p, const struct rn_state_key 
     }
     if (grow_to((void **)&p->keys, &p->keys_cap, p->keys_used + k->len, 1)) return RN_ENOMEM;
     uint32_t e = p->n++;
-    p->e[e] = (struct pentry){h, (uint32_t)p->keys_used, k->len, k->key_group, 0, 0};
+    p->e[e] = (struct pentry){h, (uint32_t)p->keys_used, k->len, k->key_group, 0, 0, 0};
     memcpy(p->keys + p->keys_used, k->data, k->len);
     p->keys_used += k->len;
     memset(p->accs + (size_t)e * st->stride, 0, st->stride);
@@ -774,21 +803,32 @@ static inline struct rn_state_key entry_key(const struct pane *p, const struct p
     return (struct rn_state_key){p->keys + e->key_off, e->key_len, e->kg};
 }
 
+/* Entry e of pane p changed: it goes into the pane's dirty list (once until flushed). */
+static int mark_dirty(struct pane *p, uint32_t e)
+{
+    if (p->e[e].dirty) return 0;
+    if (GROW(p->dirty, p->cap_dirty, p->n_dirty + 1)) return RN_ENOMEM;
+    p->dirty[p->n_dirty++] = e;
+    p->e[e].dirty = 1;
+    return 0;
+}
+
 /* Writes every changed accumulator to the backend (they stay in memory): before a snapshot,
- * and before the cache is emptied. */
+ * and before the cache is emptied. One put per entry changed since the last flush. */
 static int flush(struct st *st)
 {
     for (uint32_t i = 0; i < st->n_panes; i++) {
         struct pane *p = st->panes[i];
-        for (uint32_t j = 0; j < p->n; j++) {
+        for (size_t d = 0; d < p->n_dirty; d++) {
+            uint32_t j = p->dirty[d];
             struct pentry *e = &p->e[j];
-            if (!e->dirty) continue;
             struct rn_state_key k = entry_key(p, e);
             int rc = rn_state_put(st->acc_state, &k, p->start, p->accs + (size_t)j * st->stride, st->stride);
             if (rc) return rc;
             e->dirty = 0;
-            p->in_state = true;
+            e->stored = 1;
         }
+        p->n_dirty = 0;
     }
     return 0;
 }
@@ -962,7 +1002,7 @@ static int drop_pane(struct st *st, uint32_t i)
     bool side = st->distinct_state || st->string_state;
     for (uint32_t j = 0; j < p->n && !rc; j++) {
         struct rn_state_key k = entry_key(p, &p->e[j]);
-        if (p->in_state) rc = rn_state_remove(st->acc_state, &k, p->start);
+        if (p->e[j].stored && !p->evicted) rc = rn_state_remove(st->acc_state, &k, p->start);   /* evicted: below */
         if (!rc && side) rc = remove_side(st, &k, p->start);
     }
     if (!rc && p->evicted) {
@@ -1065,14 +1105,14 @@ static int scratch_slots(struct st *st, size_t n)
 /* The registered empty key of window timers. */
 static struct rn_state_key timer_key(const struct st *st) { return (struct rn_state_key){"", 0, st->timer_kg}; }
 
-/* Processing time: the timers of the windows holding a new pane. They fire at the window's end
- * rather than end - 1: a row arriving in the window's last millisecond, after a timer at end - 1
- * fired, would find its window gone. */
-static int register_pane_timers(struct st *st, struct rn_op_ctx *ctx, int64_t p)
+/* Processing time: the timers of the windows holding a new pane (those starting at `from` or
+ * later). They fire at the window's end rather than end - 1: a row arriving in the window's last
+ * millisecond, after a timer at end - 1 fired, would find its window gone. */
+static int register_pane_timers(struct st *st, struct rn_op_ctx *ctx, int64_t p, int64_t from)
 {
     struct rn_state_key k = timer_key(st);
     for (int64_t w = first_window(st, p), l = last_window(st, p);; w += st->c.w.slide) {
-        int rc = rn_op_timer_register(ctx, RN_TIMER_PROCESSING, &k, w, sat_add(w, st->c.w.size));
+        int rc = w >= from ? rn_op_timer_register(ctx, RN_TIMER_PROCESSING, &k, w, sat_add(w, st->c.w.size)) : 0;
         if (rc) return rc;
         if (w >= l) break;
     }
@@ -1114,7 +1154,7 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
     int rc = scratch_rows(st, n);
     if (rc) return rc;
     const struct rn_acc_spec *sp = st->c.acc;
-    int64_t wm = rn_op_watermark(ctx), pane = st->c.w.pane;
+    int64_t wm = rn__ckpt_watermark(ctx, st->wm_floor), pane = st->c.w.pane;
     /* 1. every row's pane, and the batch's distinct panes */
     if (++st->gen == 0) {
         memset(st->bph_gen, 0, st->cap_bph * sizeof *st->bph_gen);
@@ -1232,7 +1272,7 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
         if (st->bp_status[i] == BP_DROP) continue;
         bool fresh = !pane_find(st, st->bp[i]);
         if ((rc = pane_get(st, st->bp[i], &st->bp_pane[i]))) return rc;
-        if (fresh && !st->event_time && (rc = register_pane_timers(st, ctx, st->bp[i]))) return rc;
+        if (fresh && !st->event_time && (rc = register_pane_timers(st, ctx, st->bp[i], INT64_MIN))) return rc;
     }
     /* 6. one cache update per distinct (key, pane); new entries of evicted panes read the
      * backend first (one get_many) */
@@ -1270,8 +1310,10 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
         for (size_t j = 0; j < n_load; j++) {
             uint32_t s = st->lslot[j];
             struct pane *p = st->bp_pane[st->slot_p[s]];
-            if (st->lvals[j] && st->llens[j] == stride)
+            if (st->lvals[j] && st->llens[j] == stride) {
                 memcpy(p->accs + (size_t)st->slot_entry[s] * stride, st->lvals[j], stride);
+                p->e[st->slot_entry[s]].stored = 1;
+            }
         }
     }
     int64_t trig = st->c.trig_count;
@@ -1284,7 +1326,7 @@ static int process_panes(struct st *st, struct rn_op_ctx *ctx, const struct rn_b
         int64_t before = *(const int64_t *)acc;
         *(int64_t *)acc += *(const int64_t *)mine;
         rn_acc_combine(sp, acc + 8, mine + 8);
-        p->e[e].dirty = 1;
+        if ((rc = mark_dirty(p, e))) return rc;
         p->e[e].early = 1;
         p->early = true;
         for (uint32_t i = 0; i < nagg && sp->any_string && !rc; i++) {
@@ -1742,7 +1784,7 @@ static int process_sessions(struct st *st, struct rn_op_ctx *ctx, const struct r
     uint32_t n = b->n_rows, ng = keys->n_groups, stride = st->stride;
     int rc = scratch_rows(st, n);
     if (rc) return rc;
-    int64_t wm = rn_op_watermark(ctx), now = rn_op_processing_time(ctx);
+    int64_t wm = rn__ckpt_watermark(ctx, st->wm_floor), now = rn_op_processing_time(ctx);
     const struct rn_column *tc = st->c.w.processing_time ? NULL : &b->cols[st->time_col];
     size_t ck = x->cap_keys;
     if (GROW(x->rows, x->cap_rows, n) || GROW(x->start_of, x->cap_start, (size_t)ng + 1) ||
@@ -2015,6 +2057,10 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     st->pane_windows = st->c.w.type == RN_WIN_TUMBLING || st->c.w.type == RN_WIN_SLIDING;
     st->event_time = !st->c.w.processing_time;
     st->next_fire = INT64_MIN;
+    st->wm_floor = INT64_MIN;
+    uint32_t kg_first, kg_last;
+    rn__ckpt_key_groups(ctx, &kg_first, &kg_last);
+    st->timer_kg = (uint16_t)kg_first;
     if (!(st->args = calloc(sp->n, sizeof *st->args)) || !(st->tmp = calloc(1, st->stride)) ||
         !(st->load = calloc(1, st->stride)))
         return RN_ENOMEM;
@@ -2060,10 +2106,6 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     struct rn_op_keys keys;
     int rc = rn_op_keys(ctx, 0, b, &keys);
     if (rc) return rc;
-    if (!st->have_kg && keys.n_groups) {
-        st->timer_kg = keys.group_keys[0].key_group;
-        st->have_kg = true;
-    }
     struct rn_column cols[RN_ACC_MAX_AGGS];
     struct rn_error err;
     if (rn_acc_eval_args(st->c.acc, st->args, b, cols, &err)) {
@@ -2142,6 +2184,99 @@ static int finish(void *state, struct rn_op_ctx *ctx)
     return flush_out(st, ctx);
 }
 
+/* ---- checkpoints ---- */
+
+#define WM_LIST "window_aggregate.watermark"
+/* One element per old subtask: u32 subtask, u32 n, i64 next_fire, then n i64 pane starts. */
+#define PANES_LIST "window_aggregate.panes"
+#define PANES_HEAD 16u
+
+static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
+{
+    struct st *st = state;
+    int rc = flush_out(st, ctx);   /* rows already due leave before the barrier */
+    if (!rc && st->pane_windows) rc = flush(st);
+    if (!rc) rc = rn__ckpt_save_watermark(w, ctx, WM_LIST, st->wm_floor);
+    if (!rc && st->pane_windows) {
+        size_t size = PANES_HEAD + (size_t)st->n_panes * 8;
+        if (grow_to((void **)&st->ckbuf, &st->ckcap, size, 1)) return RN_ENOMEM;
+        uint32_t head[2] = {rn_op_subtask(ctx), st->n_panes};
+        memcpy(st->ckbuf, head, 8);
+        memcpy(st->ckbuf + 8, &st->next_fire, 8);
+        for (uint32_t i = 0; i < st->n_panes; i++) memcpy(st->ckbuf + PANES_HEAD + (size_t)i * 8, &st->panes[i]->start, 8);
+        rc = rn_snapshot_append_union(w, PANES_LIST, st->ckbuf, (uint32_t)size);
+    }
+    if (rc && rc != RN_ECANCELED) rn_op_error(ctx, "checkpoint: %s", rn_strerror(rc));
+    return rc;
+}
+
+/* Reading the pane list: at the same parallelism the subtask's own element, else all of them. */
+struct restore_cb {
+    struct st *st;
+    uint32_t me;
+    bool own_only, found;
+    int64_t next_fire;
+    size_t n;                       /* starts gathered in st->ckbuf */
+};
+
+static int restore_panes(const void *val, uint32_t len, void *user)
+{
+    struct restore_cb *c = user;
+    uint32_t head[2];
+    int64_t nf;
+    if (len < PANES_HEAD) return RN_ECORRUPT;
+    memcpy(head, val, 8);
+    memcpy(&nf, (const uint8_t *)val + 8, 8);
+    if ((size_t)len != PANES_HEAD + (size_t)head[1] * 8) return RN_ECORRUPT;
+    if (c->own_only && head[0] != c->me) return 0;
+    if (!c->found || nf > c->next_fire) c->next_fire = nf;
+    c->found = true;
+    if (grow_to((void **)&c->st->ckbuf, &c->st->ckcap, (c->n + head[1]) * 8, 1)) return RN_ENOMEM;
+    memcpy(c->st->ckbuf + c->n * 8, (const uint8_t *)val + PANES_HEAD, (size_t)head[1] * 8);
+    c->n += head[1];
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    return (x > y) - (x < y);
+}
+
+static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
+{
+    struct st *st = state;
+    int rc = rn__ckpt_load_watermark(r, WM_LIST, &st->wm_floor);
+    if (!rc && st->pane_windows) {
+        struct restore_cb c = {st, rn_op_subtask(ctx), rn_restore_old_parallelism(r) == rn_op_parallelism(ctx), false,
+                               INT64_MIN, 0};
+        rc = rn_restore_each(r, PANES_LIST, restore_panes, &c);
+        if (!rc && c.own_only && !c.found) {   /* not this subtask's element: take every one */
+            c.own_only = false;
+            rc = rn_restore_each(r, PANES_LIST, restore_panes, &c);
+        }
+        if (!rc) {
+            st->next_fire = c.next_fire;
+            qsort(st->ckbuf, c.n, 8, cmp_i64);
+        }
+        /* the panes come back empty and evicted: their keys are read from the backend when a
+         * row or a firing needs them */
+        for (size_t i = 0; i < c.n && !rc; i++) {
+            int64_t p;
+            memcpy(&p, st->ckbuf + i * 8, 8);
+            if (i && !cmp_i64(st->ckbuf + i * 8, st->ckbuf + (i - 1) * 8)) continue;
+            struct pane *pn;
+            if ((rc = pane_get(st, p, &pn))) break;
+            pn->evicted = true;
+            if (!st->event_time) rc = register_pane_timers(st, ctx, p, st->next_fire);
+        }
+    }
+    if (rc) rn_op_error(ctx, "restoring from checkpoint %" PRId64 ": %s", rn_restore_id(r), rn_strerror(rc));
+    return rc;
+}
+
 static void close_(void *state, struct rn_op_ctx *ctx)
 {
     (void)ctx;
@@ -2183,6 +2318,7 @@ static void close_(void *state, struct rn_op_ctx *ctx)
     free(st->nsb);
     free(st->strbuf);
     free(st->kbuf);
+    free(st->ckbuf);
     sess_ctx_free(st->sx);
     rn_batch_unref(st->out);
     free(st);
@@ -2193,5 +2329,5 @@ const struct rn_operator_def rn_op_window_aggregate = {
     .name = "window_aggregate", .description = "aggregates per key and window (tumbling, sliding, session, count, global)",
     .options = options, .n_inputs_min = 1, .n_inputs_max = 1, .flags = RN_OP_KEYED,
     .plan = plan, .open = open_, .process = process, .on_watermark = on_watermark, .finish = finish,
-    .on_timer = on_timer, .close = close_,
+    .on_timer = on_timer, .snapshot = snapshot, .restore = restore, .close = close_,
 };
