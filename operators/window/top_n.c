@@ -27,12 +27,19 @@
  * first window that will hold it; when a window fires, its panes are merged, its top rows
  * emitted, the panes no later window needs removed, and the next window's timer registered when
  * panes remain (sliding).
+ *
+ * Checkpoints: the rows and timers are keyed state already. What memory holds is the arrival
+ * counter that breaks ties, recorded in a union list and restored as the largest over the old
+ * subtasks (rows arriving after a restore must sort after every stored row of their key,
+ * whichever old subtask stored it), and the watermark (keyed/ckpt.h: a group first seen after a
+ * restore must not get the timer of a window that fired before the checkpoint).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
+#include "keyed/ckpt.h"
 #include "window_spec.h"
 #include "winrows.h"
 
@@ -155,6 +162,7 @@ struct topn {
     rn_state *rows;
     rn_builder *out;
     uint64_t seq;                 /* arrival number of the next row */
+    int64_t wm_floor;             /* the watermark at the checkpoint restored from */
     _Atomic uint64_t *late, *no_time;
     struct rn__wr_groups groups;
     /* per batch, per row */
@@ -197,6 +205,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     st->has_rank = opt_text(o, "rank_column") != NULL;
     st->time_col = st->win_col = -1;
     st->tkind = RN_TIMER_EVENT;
+    st->wm_floor = INT64_MIN;
     char msg[512];
     if (rn__wr_order_parse(rn_opt_string(o, "order_by"), st->in, &st->order, msg, sizeof msg)) {
         rn_op_error(ctx, "order_by: %s", msg);
@@ -420,7 +429,7 @@ static void offer(struct topn *st, uint32_t g, uint32_t r)
 static int assign(struct topn *st, struct rn_op_ctx *ctx, const struct rn_batch *b)
 {
     uint32_t n = b->n_rows;
-    int64_t wm = rn_op_watermark(ctx);
+    int64_t wm = rn__ckpt_watermark(ctx, st->wm_floor);
     uint64_t late = 0, no_time = 0;
     if (st->mode == M_NONE) {
         memset(st->ns, 0, n * sizeof *st->ns);
@@ -590,7 +599,7 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     }
     /* a group seen for the first time: the timer of the first window that will emit it */
     if (st->mode == M_NONE) return 0;
-    int64_t now = st->tkind == RN_TIMER_PROCESSING ? rn_op_processing_time(ctx) : rn_op_watermark(ctx);
+    int64_t now = st->tkind == RN_TIMER_PROCESSING ? rn_op_processing_time(ctx) : rn__ckpt_watermark(ctx, st->wm_floor);
     for (uint32_t g = 0; g < gr->n && !rc; g++) {
         if (!st->fresh[g]) continue;
         int64_t end = st->mode == M_COLUMN ? gr->ns[g] : rn__wr_first_window_end(&st->spec, gr->ns[g], now);
@@ -707,10 +716,39 @@ static int finish(void *state, struct rn_op_ctx *ctx)
     return flush(st, ctx);
 }
 
+/* ---- checkpoints ---- */
+
+#define WM_LIST "top_n.watermark"
+#define SEQ_LIST "top_n.seq"
+
+static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
+{
+    struct topn *st = state;
+    int rc = flush(st, ctx);   /* rows already due leave before the barrier */
+    if (!rc) rc = rn__ckpt_save_watermark(w, ctx, WM_LIST, st->wm_floor);
+    if (!rc) rc = rn__ckpt_save_i64(w, SEQ_LIST, (int64_t)st->seq);
+    if (rc && rc != RN_ECANCELED) rn_op_error(ctx, "checkpoint: %s", rn_strerror(rc));
+    return rc;
+}
+
+static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
+{
+    struct topn *st = state;
+    int64_t seq;
+    int rc = rn__ckpt_load_watermark(r, WM_LIST, &st->wm_floor);
+    if (!rc) rc = rn__ckpt_load_max_i64(r, SEQ_LIST, &seq);
+    if (rc) {
+        rn_op_error(ctx, "restoring from a checkpoint: %s", rn_strerror(rc));
+        return rc;
+    }
+    if (seq > 0) st->seq = (uint64_t)seq;
+    return 0;
+}
+
 const struct rn_operator_def rn_op_top_n = {
     .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def),
     .name = "top_n", .description = "the n best rows per key (per key and window), by an order_by list",
     .options = options, .n_inputs_min = 1, .n_inputs_max = 1, .flags = RN_OP_KEYED,
     .plan = plan, .open = open_, .process = process, .on_watermark = on_watermark, .finish = finish,
-    .on_timer = on_timer, .close = close_,
+    .on_timer = on_timer, .snapshot = snapshot, .restore = restore, .close = close_,
 };

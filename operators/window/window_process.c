@@ -27,12 +27,19 @@
  * The function's options (`options:`) are checked against its option table here, with the same
  * rules as an operator's `with:` (unknown names, types, defaults), so that a plugin reads them
  * with rn_opt_* like an operator does.
+ *
+ * Checkpoints: rows, sessions, counts and timers are all keyed state; memory holds nothing a
+ * restored run needs but the watermark (keyed/ckpt.h: a pane first seen after a restore must
+ * not get the timer of a window that fired before the checkpoint, nor a row that was late then
+ * be kept). Window functions have no checkpoint callbacks: they are called per fired window and
+ * must keep nothing between calls that the output depends on.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
+#include "keyed/ckpt.h"
 #include "runnel/window_fn.h"
 #include "window_spec.h"
 #include "winrows.h"
@@ -174,6 +181,7 @@ struct wp {
     uint32_t sess_cap;
     /* the rows of the current fire, as a batch */
     rn_builder *rows_builder;
+    int64_t wm_floor;             /* the watermark at the checkpoint restored from */
 };
 
 static int grow_rows(struct wp *st, uint32_t n)
@@ -232,6 +240,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     st->in = rn_op_input_schema(ctx, 0);
     if (rn_win_spec_open(ctx, "window", 0, &st->spec, &st->time_col)) return RN_EINVAL;
     st->tkind = st->spec.processing_time ? RN_TIMER_PROCESSING : RN_TIMER_EVENT;
+    st->wm_floor = INT64_MIN;
     st->fn = rn_registry_find_window_fn(rn_op_registry(ctx), rn_opt_string(o, "function"));
     if (!st->fn) {
         rn_op_error(ctx, "no window function '%s'", rn_opt_string(o, "function"));
@@ -506,7 +515,7 @@ static int process_panes(struct wp *st, struct rn_op_ctx *ctx, const struct rn_b
 {
     const struct rn_win_spec *s = &st->spec;
     bool global = s->type == RN_WIN_GLOBAL;
-    int64_t now = s->processing_time ? rn_op_processing_time(ctx) : rn_op_watermark(ctx);
+    int64_t now = s->processing_time ? rn_op_processing_time(ctx) : rn__ckpt_watermark(ctx, st->wm_floor);
     uint64_t late = 0;
     for (uint32_t r = 0; r < b->n_rows; r++) {
         if (global) {
@@ -572,7 +581,7 @@ static int move_rows(struct wp *st, struct rn_op_ctx *ctx, const struct rn_state
 static int process_sessions(struct wp *st, struct rn_op_ctx *ctx, const struct rn_batch *b, const struct rn_op_keys *keys)
 {
     const struct rn_win_spec *s = &st->spec;
-    int64_t now = s->processing_time ? rn_op_processing_time(ctx) : rn_op_watermark(ctx);
+    int64_t now = s->processing_time ? rn_op_processing_time(ctx) : rn__ckpt_watermark(ctx, st->wm_floor);
     uint32_t m = 0;
     for (uint32_t r = 0; r < b->n_rows; r++)
         if (st->keep[r]) st->srows[m++] = (struct srow){keys->group[r], st->ts[r], r};
@@ -870,10 +879,31 @@ static int finish(void *state, struct rn_op_ctx *ctx)
     return rc ? rc : flush(st, ctx);
 }
 
+/* ---- checkpoints ---- */
+
+#define WM_LIST "window_process.watermark"
+
+static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
+{
+    struct wp *st = state;
+    int rc = flush(st, ctx);   /* rows already due leave before the barrier */
+    if (!rc) rc = rn__ckpt_save_watermark(w, ctx, WM_LIST, st->wm_floor);
+    if (rc && rc != RN_ECANCELED) rn_op_error(ctx, "checkpoint: %s", rn_strerror(rc));
+    return rc;
+}
+
+static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
+{
+    struct wp *st = state;
+    int rc = rn__ckpt_load_watermark(r, WM_LIST, &st->wm_floor);
+    if (rc) rn_op_error(ctx, "restoring from a checkpoint: %s", rn_strerror(rc));
+    return rc;
+}
+
 const struct rn_operator_def rn_op_window_process = {
     .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def),
     .name = "window_process", .description = "calls a window function with all the rows of each fired window of a key",
     .options = options, .n_inputs_min = 1, .n_inputs_max = 1, .flags = RN_OP_KEYED,
     .plan = plan, .open = open_, .process = process, .on_watermark = on_watermark, .finish = finish,
-    .on_timer = on_timer, .close = close_,
+    .on_timer = on_timer, .snapshot = snapshot, .restore = restore, .close = close_,
 };
