@@ -22,12 +22,17 @@
  * exactly that boundary).
  *
  * Rows whose key is NULL never match; they are dropped and counted in null_keys.
+ *
+ * Checkpoints: rows and clean-up timers are keyed state and the output writer is emptied at the
+ * end of every callback; what a restored run needs from memory is the watermark (keyed/ckpt.h),
+ * which decides which rows are late and which are stored.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
 #include "join_common.h"
+#include "keyed/ckpt.h"
 
 static const struct rn_option options[] = {
     {"between", RN_OPT_LIST, NULL, "[lower, upper]: signed durations (e.g. [-2s, 1s]); a right row r pairs with a "
@@ -103,6 +108,7 @@ struct state {
     uint32_t cap_sel;
     struct rn__join_buf blob;
     _Atomic uint64_t *late, *null_times, *null_keys;
+    int64_t wm_floor;               /* the watermark at the checkpoint restored from */
 };
 
 static int open_(struct rn_op_ctx *ctx, void **state)
@@ -110,6 +116,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     struct state *st = calloc(1, sizeof *st);
     if (!st) return RN_ENOMEM;
     *state = st;
+    st->wm_floor = INT64_MIN;
     const rn_value *o = rn_op_options(ctx), *where;
     const char *why;
     if (read_bounds(o, &st->lo, &st->hi, &where, &why)) {
@@ -238,7 +245,7 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
         st->cap_sel = b->n_rows;
     }
     const struct rn_column *tc = &b->cols[st->time_col[side]];
-    int64_t wm = rn_op_watermark(ctx);
+    int64_t wm = rn__ckpt_watermark(ctx, st->wm_floor);
     uint64_t late = 0, null_times = 0, null_keys = 0;
     for (uint32_t g = 0; g < st->groups.n_groups && rc == 0; g++) {
         const uint32_t *rows = st->groups.order + st->groups.start[g];
@@ -294,6 +301,24 @@ static int on_timer(void *state, struct rn_op_ctx *ctx, const struct rn_timer *t
     return rc;
 }
 
+#define WM_LIST "interval_join.watermark"
+
+static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
+{
+    struct state *st = state;
+    int rc = rn__ckpt_save_watermark(w, ctx, WM_LIST, st->wm_floor);
+    if (rc && rc != RN_ECANCELED) rn_op_error(ctx, "checkpoint: %s", rn_strerror(rc));
+    return rc;
+}
+
+static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
+{
+    struct state *st = state;
+    int rc = rn__ckpt_load_watermark(r, WM_LIST, &st->wm_floor);
+    if (rc) rn_op_error(ctx, "restoring from a checkpoint: %s", rn_strerror(rc));
+    return rc;
+}
+
 static void close_(void *state, struct rn_op_ctx *ctx)
 {
     (void)ctx;
@@ -312,5 +337,6 @@ const struct rn_operator_def rn_op_interval_join = {
     .abi_version = RN_OPERATOR_ABI, .struct_size = sizeof(struct rn_operator_def),
     .name = "interval_join", .description = "joins two keyed inputs on rows whose times lie within bounds of each other",
     .options = options, .n_inputs_min = 2, .n_inputs_max = 2, .flags = RN_OP_KEYED,
-    .plan = plan, .open = open_, .process = process, .on_timer = on_timer, .close = close_,
+    .plan = plan, .open = open_, .process = process, .on_timer = on_timer, .snapshot = snapshot, .restore = restore,
+    .close = close_,
 };

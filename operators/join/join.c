@@ -25,6 +25,10 @@
  *
  * Rows whose key is NULL never match (SQL semantics): an inner join drops them, a left join
  * emits a left one with NULLs at once; both count them in the metric null_keys.
+ *
+ * Checkpoints: nothing to do. Both sides' rows (with their stored_at and matched flags), the
+ * backend's TTL times and the left join's expiry timers are keyed state, and the output writer
+ * is emptied at the end of every callback.
  */
 #include <stdlib.h>
 #include <string.h>

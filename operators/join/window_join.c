@@ -24,12 +24,18 @@
  * [ts, ts + gap) has end - 1 <= watermark and touches no live session); late rows are dropped
  * and counted in the metric late_dropped (NULL times in null_times, NULL keys, which never
  * match, in null_keys).
+ *
+ * Checkpoints: rows, sessions and timers are keyed state; memory holds the output writer (a
+ * window's pairs wait there from its timer to the watermark callback: snapshot() emits them)
+ * and nothing else a restored run needs but the watermark (keyed/ckpt.h: a pane first seen
+ * after a restore must not get the timers of windows that fired before the checkpoint).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
 #include "join_common.h"
+#include "keyed/ckpt.h"
 #include "window/window_spec.h"
 
 static const struct rn_option options[] = {
@@ -103,6 +109,7 @@ struct state {
     uint32_t n_sess, cap_sess;
     struct rn__join_buf chunk, lrows, moved;
     _Atomic uint64_t *late, *null_times, *null_keys;
+    int64_t wm_floor;               /* the watermark at the checkpoint restored from */
 };
 
 static int open_(struct rn_op_ctx *ctx, void **state)
@@ -110,6 +117,7 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     struct state *st = calloc(1, sizeof *st);
     if (!st) return RN_ENOMEM;
     *state = st;
+    st->wm_floor = INT64_MIN;
     int rc;
     struct rn_win_spec other;
     if (rn_win_spec_open(ctx, "window", 0, &st->spec, &st->time_col[0]) ||
@@ -469,7 +477,7 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
         st->cap_sel = b->n_rows;
     }
     uint64_t late = 0, null_times = 0;
-    int64_t wm = rn_op_watermark(ctx);
+    int64_t wm = rn__ckpt_watermark(ctx, st->wm_floor);
     rc = st->spec.type == RN_WIN_SESSION ? process_sessions(st, ctx, side, b, &keys, wm, &late, &null_times)
                                          : process_panes(st, ctx, side, b, &keys, wm, &late, &null_times);
     if (late && st->late) *st->late += late;
@@ -492,6 +500,25 @@ static int on_watermark(void *state, struct rn_op_ctx *ctx, int64_t watermark)
     (void)ctx;
     (void)watermark;
     return rn__join_out_flush(&((struct state *)state)->out);
+}
+
+#define WM_LIST "window_join.watermark"
+
+static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
+{
+    struct state *st = state;
+    int rc = rn__join_out_flush(&st->out);   /* pairs already due leave before the barrier */
+    if (!rc) rc = rn__ckpt_save_watermark(w, ctx, WM_LIST, st->wm_floor);
+    if (rc && rc != RN_ECANCELED) rn_op_error(ctx, "checkpoint: %s", rn_strerror(rc));
+    return rc;
+}
+
+static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
+{
+    struct state *st = state;
+    int rc = rn__ckpt_load_watermark(r, WM_LIST, &st->wm_floor);
+    if (rc) rn_op_error(ctx, "restoring from a checkpoint: %s", rn_strerror(rc));
+    return rc;
 }
 
 static void close_(void *state, struct rn_op_ctx *ctx)
@@ -517,5 +544,5 @@ const struct rn_operator_def rn_op_window_join = {
     .name = "window_join", .description = "joins two keyed inputs per event-time window (pairs of the same key and window)",
     .options = options, .n_inputs_min = 2, .n_inputs_max = 2, .flags = RN_OP_KEYED,
     .plan = plan, .open = open_, .process = process, .on_timer = on_timer,
-    .on_watermark = on_watermark, .close = close_,
+    .on_watermark = on_watermark, .snapshot = snapshot, .restore = restore, .close = close_,
 };

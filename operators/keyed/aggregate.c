@@ -12,6 +12,9 @@
  * first and last of strings keep the string in a value state (namespace = the aggregate's
  * index): the batch's best string per key is chosen first, then the state is read and written
  * once per key.
+ *
+ * Checkpoints: nothing to do: every accumulator is written to keyed state in the batch that
+ * changed it (the per-batch arrays are scratch).
  */
 #include <math.h>
 #include <stdio.h>

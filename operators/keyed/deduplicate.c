@@ -7,6 +7,9 @@
  * Per batch: rows are first reduced within the batch (the first, or the last, row per distinct
  * key), then keyed state is read and written once per distinct key. State holds a marker
  * (first) or a 64-bit hash of the last row passed (last).
+ *
+ * Checkpoints: nothing to do: the markers (and their TTL write times) are keyed state, written
+ * in the batch that decides them.
  */
 #include <stdlib.h>
 #include <string.h>
