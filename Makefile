@@ -48,6 +48,7 @@ bench: build
 	$(BUILD)/tests/bench/bench_state
 	tests/bench/nexmark.sh $(BUILD)
 	tests/bench/ktw.sh $(BUILD)
+	tests/bench/checkpoint.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz

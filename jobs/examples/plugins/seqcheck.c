@@ -2,7 +2,9 @@
  * seqcheck.c — an example keyed operator plugin: `seqcheck` watches a per-key sequence number
  * and emits an alert row when a key's number is not the previous one + 1 ("gap" when numbers
  * were skipped, "repeat" when one came again or went back), and, with `silence`, when a key has
- * sent nothing for that long in event time ("silent").
+ * sent nothing for that long in event time ("silent"). With `first`, a key's first row must carry
+ * that number ("gap" or "repeat" against it otherwise), which also catches a key whose state
+ * was lost (after a restore, say) and starts over in the middle of its sequence.
  *
  * It shows the keyed surface of the operator ABI: RN_OP_KEYED (the job must key_by), the keys
  * of each batch (rn_op_keys), keyed value state in the job's backend (rn_op_state), an
@@ -19,6 +21,8 @@ static const struct rn_option options[] = {
     {"seq", RN_OPT_EXPR, NULL, "the sequence number of each row (int64)"},
     {"time", RN_OPT_EXPR, "''", "the event time of each row (timestamp); needed with silence"},
     {"silence", RN_OPT_DURATION, "0", "alert when a key sends nothing for this long in event time; 0 = off"},
+    {"first", RN_OPT_STRING, "''", "the number every key starts at (an integer): a first row with another number is "
+                                    "alerted; empty = any first number"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -46,6 +50,11 @@ static int plan(struct rn_plan_ctx *ctx)
         rn_expr_destroy(e);
         if (!ok) return rn_plan_error(ctx, rn_opt_value(o, "time"), "time must be a timestamp expression");
     }
+    const char *first = rn_opt_string(o, "first");
+    int64_t first_n;
+    struct rn_error verr;
+    if (first && *first && rn_value_int(rn_opt_value(o, "first"), &first_n, &verr))
+        return rn_plan_error(ctx, rn_opt_value(o, "first"), "first must be an integer (or empty), not '%s'", first);
     struct rn_type kt;
     const char *kname;
     if ((rc = rn_plan_key(ctx, 0, &kt, &kname))) return rc;
@@ -64,6 +73,8 @@ static int plan(struct rn_plan_ctx *ctx)
 struct state {
     rn_expr *seq, *time;
     int64_t silence;
+    bool check_first;     /* `first` is set: a key's first row must carry it */
+    int64_t first;
     rn_state *last;
     rn_builder *alerts;
     /* key values of the current batch, for the alerts' key column */
@@ -77,6 +88,9 @@ static int open_(struct rn_op_ctx *ctx, void **statep)
     *statep = s;
     const rn_value *o = rn_op_options(ctx);
     s->silence = rn_opt_duration(o, "silence");
+    const char *first = rn_opt_string(o, "first");
+    struct rn_error verr;
+    s->check_first = first && *first && !rn_value_int(rn_opt_value(o, "first"), &s->first, &verr);
     int rc = rn_op_compile(ctx, "seq", rn_op_input_schema(ctx, 0), &s->seq);
     if (!rc && s->silence > 0) rc = rn_op_compile(ctx, "time", rn_op_input_schema(ctx, 0), &s->time);
     if (rc) return rc;
@@ -140,6 +154,8 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
             memcpy(&l, v, sizeof l);
             if (got != l.seq + 1)
                 rc = alert(s, keys.column, r, got > l.seq + 1 ? "gap" : "repeat", l.seq + 1, true, got, true, 0, false);
+        } else if (s->check_first && got != s->first) {
+            rc = alert(s, keys.column, r, got > s->first ? "gap" : "repeat", s->first, true, got, true, 0, false);
         }
         if (!v || got > l.seq) l.seq = got;
         /* move this key's silence timer to (this row's time + silence) */
