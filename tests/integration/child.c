@@ -10,11 +10,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* pids of the children started and not yet reaped, for the exit handler */
+/* pids of the children started and not yet reaped, for the exit handler (a normal exit; when
+ * Check ends a failed test with _exit, PR_SET_PDEATHSIG kills them) */
 #define MAX_LIVE 16
 static pid_t live[MAX_LIVE];
 static bool handler_installed;
@@ -67,9 +69,12 @@ void child_start(struct child *c, const char *const *args)
     int out_p[2], err_p[2];
     ck_assert_int_eq(pipe2(out_p, O_CLOEXEC), 0);
     ck_assert_int_eq(pipe2(err_p, O_CLOEXEC), 0);
+    pid_t parent = getpid();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
+        /* dies with the test process: a failed assertion ends it with _exit, past any handler */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) _exit(127);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);

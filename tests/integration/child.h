@@ -2,8 +2,9 @@
  * child.h — the `runnel` binary as a child process of an integration test, without blocking:
  * start it with pipes on stdout and stderr, read what it wrote so far while it runs (to act on
  * a line of its log), kill it, wait for it with a deadline. Every child still alive when the
- * test process exits (a failed assertion ends it) is killed and reaped, so none outlives its
- * test.
+ * test process ends is killed (and reaped on a normal exit; a failed assertion ends the test
+ * process with _exit, and the kernel kills its children then: PR_SET_PDEATHSIG), so none
+ * outlives its test.
  */
 #ifndef RN_TEST_CHILD_H
 #define RN_TEST_CHILD_H

@@ -21,6 +21,7 @@
  * its test; files live in a mkdtemp directory removed after each test.
  */
 #include <dirent.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
@@ -35,7 +36,38 @@
 #include "child.h"
 #include "testutil.h"
 
-static void setup(void) { tu_tmp_setup("runnel-eo"); }
+/* Each test's files are in a directory of its own (tu_tmp_setup), inside one directory per test
+ * case made in the parent process: a failed assertion ends a test with _exit, past its teardown,
+ * and the parent's teardown removes what it left. */
+static char *case_dir, *saved_tmpdir;
+
+static void case_setup(void)
+{
+    const char *t = getenv("TMPDIR");
+    saved_tmpdir = t ? strdup(t) : NULL;
+    case_dir = tu_fmt("%s/runnel-eo-XXXXXX", t && *t ? t : "/tmp");
+    ck_assert_msg(mkdtemp(case_dir), "cannot make %s", case_dir);
+    setenv("TMPDIR", case_dir, 1);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void case_teardown(void)
+{
+    nftw(case_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(case_dir);
+    if (saved_tmpdir) setenv("TMPDIR", saved_tmpdir, 1);
+    else unsetenv("TMPDIR");
+    free(saved_tmpdir);
+}
+
+static void setup(void) { tu_tmp_setup("test"); }
 static void teardown(void) { tu_tmp_teardown(); }
 
 static const char *env(const char *name)
@@ -920,12 +952,14 @@ static Suite *make_suite(void)
 {
     Suite *s = suite_create("exactly_once");
     TCase *kill = tcase_create("kill_9");
+    tcase_add_unchecked_fixture(kill, case_setup, case_teardown);
     tcase_add_checked_fixture(kill, setup, teardown);
     tcase_set_timeout(kill, 180);
     tcase_add_loop_test(kill, exactly_once_output_survives_repeated_kill_9, 0, 2);
     tcase_add_loop_test(kill, sequence_checker_reports_lost_rows_through_the_exactly_once_sink, 0, 2);
     suite_add_tcase(s, kill);
     TCase *cli = tcase_create("checkpoint_commands");
+    tcase_add_unchecked_fixture(cli, case_setup, case_teardown);
     tcase_add_checked_fixture(cli, setup, teardown);
     tcase_set_timeout(cli, 120);
     tcase_add_test(cli, restore_from_a_missing_or_corrupt_directory_exits_2);
