@@ -22,6 +22,9 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 
 #include "runner_internal.h"
 #include "runnel/hash.h"
@@ -991,6 +994,24 @@ static int connect(struct rn_runner *r, uint32_t pc, uint32_t out_port, uint32_t
     return 0;
 }
 
+/* Working copies of keyed state that runs killed without their cleanup (kill -9) left in base:
+ * runnel-<pid>-<n> directories of processes that no longer exist. */
+static void remove_stale_state_dirs(const char *base)
+{
+    DIR *d = opendir(base);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int pid, n, end = 0;
+        if (sscanf(e->d_name, "runnel-%d-%d%n", &pid, &n, &end) != 2 || e->d_name[end] || pid <= 0 || pid == getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;   /* alive, or not ours to judge */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+        rn__rm_rf(path);
+    }
+    if (d) closedir(d);
+}
+
 rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_options *opts, struct rn_error *err)
 {
     rn_runner *r = calloc(1, sizeof *r);
@@ -1003,6 +1024,11 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
     atomic_init(&r->state, RN_RUN_CREATED);
     static _Atomic unsigned runs;
     snprintf(r->state_subdir, sizeof r->state_subdir, "runnel-%d-%u", (int)getpid(), atomic_fetch_add(&runs, 1));
+    static _Atomic bool swept;
+    if (!atomic_exchange(&swept, true)) {
+        const char *base = job->state_dir ? job->state_dir : getenv("TMPDIR");
+        remove_stale_state_dirs(base && *base ? base : "/tmp");
+    }
     uint32_t n = job->n_nodes;
     uint32_t *consumers = calloc(n, sizeof *consumers);
     r->chain_of = calloc(n, sizeof *r->chain_of);

@@ -191,7 +191,18 @@ int rn_cli_savepoint(int argc, char **argv)
     rc = 1;
     for (int64_t deadline = now_ms() + timeout_s * 1000; now_ms() < deadline; usleep(20000)) {
         FILE *f = fopen(res, "r");
-        if (!f) continue;
+        if (!f) {
+            /* the run ended without answering (it held the lock until then) */
+            int lfd = open(lock, O_RDONLY | O_CLOEXEC);
+            bool gone = lfd >= 0 && !flock(lfd, LOCK_SH | LOCK_NB);
+            if (lfd >= 0) close(lfd);
+            if (gone && access(res, F_OK)) {
+                fprintf(stderr, "runnel: the run (pid %ld) ended without answering\n", pid);
+                unlink(req);
+                goto out;
+            }
+            continue;
+        }
         char line[4400] = "";
         if (!fgets(line, sizeof line, f)) line[0] = 0;
         fclose(f);

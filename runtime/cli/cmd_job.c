@@ -83,6 +83,8 @@ static enum rn_run_state run_once(const struct rn_job *job, const struct rn_run_
             savepoint_signal = 0;
             if (sp_asked || sp.active) rn_cli_savepoint_poll(&sp, r, job, sp_asked);
         }
+        /* a stop-with-savepoint ends the job at once: answer its request */
+        if (sp.active) rn_cli_savepoint_poll(&sp, r, job, false);
         const char *msg;
         st = rn_runner_state(r, &msg);
         if (st == RN_RUN_FAILED) snprintf(why, why_len, "%s", msg ? msg : "unknown error");
