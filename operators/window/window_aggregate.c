@@ -61,12 +61,14 @@
  * entry changed since the last write: each pane keeps a list of its dirty entries, so the pause
  * is proportional to what changed, not to the cache) and records, in a union operator-state
  * list, the subtask's live pane starts and its next window to fire, and its watermark
- * (keyed/ckpt.h). restore() rebuilds the pane list from that list rather than by scanning the
- * keyed state: the panes are few (size/slide plus lateness and disorder), the state may be
- * large, and the restored panes are marked evicted, so the cache reloads keys lazily from the
- * backend exactly as after an eviction. On a rescale every new subtask gets every old subtask's
- * panes (a union list): a pane with no keys of this subtask fires nothing and drops nothing, so
- * extra panes are harmless. The next window to fire is the old subtask's own at the same
+ * (keyed/ckpt.h). With RocksDB, restore() rebuilds the pane list from that list rather than by
+ * scanning the keyed state: the panes are few (size/slide plus lateness and disorder), the state
+ * may be large, and the restored panes are marked evicted, so the cache reloads keys lazily from
+ * the backend exactly as after an eviction. On a rescale every new subtask gets every old
+ * subtask's panes (a union list): a pane with no keys of this subtask fires nothing and drops
+ * nothing, so extra panes are harmless. With the memory backend (whose namespace enumeration is
+ * a scan of the whole state) restore() puts the subtask's accumulators back into the cache in
+ * one pass instead (see restore()). The next window to fire is the old subtask's own at the same
  * parallelism; on a rescale the largest over the old subtasks (every window before it had its
  * end - 1 <= the common watermark, so it fired in every old subtask that had rows for it).
  * Window timers (processing time, early firing) are under the empty key in the subtask's first
@@ -2245,6 +2247,32 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Memory backend: one accumulator of the subtask's state back into the cache (its pane made
+ * when it is the pane's first). */
+static int load_entry(const struct rn_state_entry *e, void *user)
+{
+    struct st *st = user;
+    if (e->len != st->stride) return RN_ECORRUPT;
+    struct pane *p;
+    int rc = pane_get(st, e->ns, &p);
+    if (rc) return rc;
+    struct rn_state_key k = {e->key, e->key_len, e->key_group};
+    uint64_t h = key_hash(e->key, e->key_len);
+    uint32_t x;
+    if (pane_lookup(p, e->key, e->key_len, h) != NONE) return RN_ECORRUPT;   /* one value per (key, pane) */
+    if ((rc = pane_insert(st, p, &k, h, &x))) return rc;
+    memcpy(p->accs + (size_t)x * st->stride, e->val, st->stride);
+    p->e[x].stored = 1;
+    return 0;
+}
+
+/* The panes come back from the union list. With RocksDB they come back empty and evicted: a
+ * key is read from the backend when a row or a firing needs it (a firing enumerates the pane's
+ * namespace with a seek per key group), so the restore costs nothing per key. The memory
+ * backend enumerates a namespace by scanning its whole state, which evicted panes would do at
+ * every firing and drop; there the accumulators come back into the cache in one pass over the
+ * subtask's key groups instead (the pane list then comes from the state itself: a pane without
+ * keys here has nothing to fire). */
 static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
 {
     struct st *st = state;
@@ -2261,17 +2289,21 @@ static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader
             st->next_fire = c.next_fire;
             qsort(st->ckbuf, c.n, 8, cmp_i64);
         }
-        /* the panes come back empty and evicted: their keys are read from the backend when a
-         * row or a firing needs them */
-        for (size_t i = 0; i < c.n && !rc; i++) {
-            int64_t p;
-            memcpy(&p, st->ckbuf + i * 8, 8);
-            if (i && !cmp_i64(st->ckbuf + i * 8, st->ckbuf + (i - 1) * 8)) continue;
-            struct pane *pn;
-            if ((rc = pane_get(st, p, &pn))) break;
-            pn->evicted = true;
-            if (!st->event_time) rc = register_pane_timers(st, ctx, p, st->next_fire);
+        if (!rc && rn_state_backend_kind(st->backend) == RN_STATE_MEMORY) {
+            uint32_t kg_first, kg_last;
+            rn__ckpt_key_groups(ctx, &kg_first, &kg_last);
+            rc = rn_state_each(st->acc_state, kg_first, kg_last, load_entry, st);
+        } else {
+            for (size_t i = 0; i < c.n && !rc; i++) {
+                int64_t p;
+                memcpy(&p, st->ckbuf + i * 8, 8);
+                if (i && !cmp_i64(st->ckbuf + i * 8, st->ckbuf + (i - 1) * 8)) continue;
+                struct pane *pn;
+                if (!(rc = pane_get(st, p, &pn))) pn->evicted = true;
+            }
         }
+        for (uint32_t i = 0; i < st->n_panes && !rc && !st->event_time; i++)
+            rc = register_pane_timers(st, ctx, st->panes[i]->start, st->next_fire);
     }
     if (rc) rn_op_error(ctx, "restoring from checkpoint %" PRId64 ": %s", rn_restore_id(r), rn_strerror(rc));
     return rc;
