@@ -635,7 +635,7 @@ static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader
         free(got.sp);
         return rc ? rc : RN_EINVAL;
     }
-    qsort(got.sp, got.n, sizeof *got.sp, cmp_split);
+    if (got.n) qsort(got.sp, got.n, sizeof *got.sp, cmp_split);   /* a subtask may get no split (a rescale up) */
     free(s->sp);
     s->sp = got.sp;
     s->n_sp = got.n;

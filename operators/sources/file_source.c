@@ -96,7 +96,7 @@ static int list_files(const char *path, struct files *out, char *why, size_t why
         snprintf(why, why_len, "no file matches '%s'", path);
         return RN_EIO;
     }
-    qsort(out->paths, out->n, sizeof *out->paths, cmp_str);
+    if (out->n) qsort(out->paths, out->n, sizeof *out->paths, cmp_str);
     return 0;
 }
 
@@ -173,7 +173,7 @@ static int cmp_file(const void *a, const void *b)
 /* Sorts all by path and takes file i for subtask i mod parallelism. */
 static int deal(struct state *s, struct rn_op_ctx *ctx)
 {
-    qsort(s->all, s->n_all, sizeof *s->all, cmp_file);
+    if (s->n_all) qsort(s->all, s->n_all, sizeof *s->all, cmp_file);
     uint32_t p = rn_op_parallelism(ctx), r = rn_op_subtask(ctx);
     free(s->mine);
     s->n_mine = s->k = 0;
@@ -421,7 +421,7 @@ static int restore_one(const void *val, uint32_t len, void *user)
 static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
 {
     struct state *s = state;
-    qsort(s->all, s->n_all, sizeof *s->all, cmp_file);
+    if (s->n_all) qsort(s->all, s->n_all, sizeof *s->all, cmp_file);
     struct restoring st = {s, s->n_all, false};
     int rc = rn_restore_each(r, FILES_LIST, restore_one, &st);
     if (rc) {

@@ -2287,7 +2287,7 @@ static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader
         }
         if (!rc) {
             st->next_fire = c.next_fire;
-            qsort(st->ckbuf, c.n, 8, cmp_i64);
+            if (c.n) qsort(st->ckbuf, c.n, 8, cmp_i64);
         }
         if (!rc && rn_state_backend_kind(st->backend) == RN_STATE_MEMORY) {
             uint32_t kg_first, kg_last;

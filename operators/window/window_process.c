@@ -586,7 +586,7 @@ static int process_sessions(struct wp *st, struct rn_op_ctx *ctx, const struct r
     for (uint32_t r = 0; r < b->n_rows; r++)
         if (st->keep[r]) st->srows[m++] = (struct srow){keys->group[r], st->ts[r], r};
     if (!m) return 0;
-    qsort(st->srows, m, sizeof *st->srows, srow_cmp);
+    if (m) qsort(st->srows, m, sizeof *st->srows, srow_cmp);
     /* the distinct keys present, in srows order */
     uint32_t nk = 0;
     int rc = grow_groups(st, keys->n_groups);

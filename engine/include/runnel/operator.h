@@ -287,6 +287,9 @@ _Atomic uint64_t *rn_op_metric(struct rn_op_ctx *ctx, const char *name);
  *                             is not keyed state — a source's positions, a sink's pending files —
  *                             as operator-state lists through w. It pauses the task: keep it
  *                             short (the host copies the state to storage asynchronously).
+ *                             Rows it emits (what it was holding) go downstream before the
+ *                             barrier: the chain is snapshotted head to tail and the barrier
+ *                             forwarded after the last operator.
  * After a bounded job's finish() the host takes one final checkpoint the same way.
  *   restore(state, ctx, r)    after open() of a subtask started from a checkpoint or savepoint
  *                             (never on a fresh start): rn_op_state already holds the restored
