@@ -480,8 +480,8 @@ static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_write
             cap = need;
         }
         e[0] = 1;
-        for (int b = 0; b < 4; b++) e[1 + b] = (uint8_t)(p->writer >> (8 * b));
-        for (int b = 0; b < 8; b++) e[5 + b] = (uint8_t)((uint64_t)p->id >> (8 * b));
+        rn_put_le32(e + 1, p->writer);
+        rn_put_le64(e + 5, (uint64_t)p->id);
         e[13] = (uint8_t)lt;
         e[14] = (uint8_t)(lt >> 8);
         memcpy(e + PENDING_FIXED, p->tmp, lt);
@@ -512,8 +512,8 @@ static int restore_one(const void *val, uint32_t len, void *user)
     if (len < PENDING_FIXED || p[0] != 1) return r->bad = true, RN_EINVAL;
     struct pending q = {0};
     uint64_t id = 0;
-    for (int b = 0; b < 4; b++) q.writer |= (uint32_t)p[1 + b] << (8 * b);
-    for (int b = 0; b < 8; b++) id |= (uint64_t)p[5 + b] << (8 * b);
+    q.writer = rn_get_le32(p + 1);
+    id = rn_get_le64(p + 5);
     q.id = (int64_t)id;
     size_t lt = (size_t)p[13] | (size_t)p[14] << 8;
     if (lt == 0 || PENDING_FIXED + lt >= len) return r->bad = true, RN_EINVAL;

@@ -558,26 +558,14 @@ done:
 #define SPLITS_LIST "datagen.splits"
 #define SPLIT_ELEM_LEN 25u   /* a version byte (1), then the three u64 */
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
 {
     struct state *s = state;
     for (uint32_t k = 0; k < s->n_sp; k++) {
         uint8_t e[SPLIT_ELEM_LEN] = {1};
-        put_u64(e + 1, s->sp[k].first);
-        put_u64(e + 9, s->sp[k].stride);
-        put_u64(e + 17, s->sp[k].next);
+        rn_put_le64(e + 1, s->sp[k].first);
+        rn_put_le64(e + 9, s->sp[k].stride);
+        rn_put_le64(e + 17, s->sp[k].next);
         int rc = rn_snapshot_append(w, SPLITS_LIST, e, sizeof e);
         if (rc) {
             rn_op_error(ctx, "cannot record the position of split %u in the checkpoint: %s", k, rn_strerror(rc));
@@ -598,7 +586,7 @@ static int restore_one(const void *val, uint32_t len, void *user)
     struct restored *r = user;
     const uint8_t *p = val;
     if (len != SPLIT_ELEM_LEN || p[0] != 1) return r->bad = true, RN_EINVAL;
-    struct split sp = {.first = get_u64(p + 1), .stride = get_u64(p + 9), .next = get_u64(p + 17)};
+    struct split sp = {.first = rn_get_le64(p + 1), .stride = rn_get_le64(p + 9), .next = rn_get_le64(p + 17)};
     if (!sp.stride || sp.first >= sp.stride || sp.next < sp.first || (sp.next - sp.first) % sp.stride)
         return r->bad = true, RN_EINVAL;
     if (r->n == r->cap) {

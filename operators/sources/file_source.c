@@ -328,18 +328,6 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
 #define FILES_LIST "file_source.files"
 #define FILE_ELEM_FIXED 18u
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_writer *w)
 {
     struct state *s = state;
@@ -368,8 +356,8 @@ static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_write
         }
         e[0] = 1;
         e[1] = fi->done;
-        put_u64(e + 2, fi->offset);
-        put_u64(e + 10, fi->line_no);
+        rn_put_le64(e + 2, fi->offset);
+        rn_put_le64(e + 10, fi->line_no);
         memcpy(e + FILE_ELEM_FIXED, fi->path, len);
         rc = rn_snapshot_append_union(w, FILES_LIST, e, (uint32_t)need);
     }
@@ -413,8 +401,8 @@ static int restore_one(const void *val, uint32_t len, void *user)
         if (!f && !(f = all_add(r->s, path, plen))) return RN_ENOMEM;
     }
     f->done = p[1];
-    f->offset = get_u64(p + 2);
-    f->line_no = get_u64(p + 10);
+    f->offset = rn_get_le64(p + 2);
+    f->line_no = rn_get_le64(p + 10);
     return 0;
 }
 

@@ -2234,7 +2234,7 @@ static int restore_panes(const void *val, uint32_t len, void *user)
     if (!c->found || nf > c->next_fire) c->next_fire = nf;
     c->found = true;
     if (grow_to((void **)&c->st->ckbuf, &c->st->ckcap, (c->n + head[1]) * 8, 1)) return RN_ENOMEM;
-    memcpy(c->st->ckbuf + c->n * 8, (const uint8_t *)val + PANES_HEAD, (size_t)head[1] * 8);
+    if (head[1]) memcpy(c->st->ckbuf + c->n * 8, (const uint8_t *)val + PANES_HEAD, (size_t)head[1] * 8);
     c->n += head[1];
     return 0;
 }

@@ -179,7 +179,7 @@ static int cmp_lines(const void *a, const void *b) { return strcmp(*(char *const
 /* Lines joined with '\n' after sorting (the lines array is sorted in place). */
 static char *join_sorted(char **lines, size_t n)
 {
-    qsort(lines, n, sizeof *lines, cmp_lines);
+    if (n) qsort(lines, n, sizeof *lines, cmp_lines);
     size_t len = 1;
     for (size_t i = 0; i < n; i++) len += strlen(lines[i]) + 1;
     char *s = malloc(len), *p = s;

@@ -102,45 +102,66 @@ enum rn_run_state rt_run(const struct rn_job *job, char *why, size_t why_len, co
     return s;
 }
 
+struct rt_ckrun rt_ckrun_start(const struct rn_job *job, const char *restore)
+{
+    char *path = tu_tmp_path("job.log");
+    struct rt_ckrun run = {.log = fopen(path, "a")};
+    ck_assert_msg(run.log, "cannot open %s", path);
+    free(path);
+    setvbuf(run.log, NULL, _IOLBF, 0);
+    struct rn_error err;
+    struct rn_run_options o = {.log = run.log, .restore = restore};
+    run.r = rn_runner_create(job, &o, &err);
+    ck_assert_msg(run.r, "%s%s%s", restore ? "restoring from " : "", restore ? restore : "", err.msg);
+    ck_assert_msg(rn_runner_start(run.r, &err) == 0, "%s", err.msg);
+    return run;
+}
+
+void rt_ckrun_end(struct rt_ckrun *run)
+{
+    rn_runner_destroy(run->r);
+    fclose(run->log);
+}
+
+void rt_wait_checkpoints(struct rt_ckrun *run, uint64_t n)
+{
+    for (int waited = 0;; waited += 5) {
+        struct rn_checkpoint_stats st;
+        rn_runner_checkpoint_stats(run->r, &st);
+        if (st.completed >= n) return;
+        if (rn_runner_wait(run->r, 5)) {
+            const char *why = NULL;
+            rn_runner_state(run->r, &why);
+            ck_abort_msg("the job ended after %llu checkpoints, before %llu (%s): make its source slower",
+                         (unsigned long long)st.completed, (unsigned long long)n, why ? why : "no error");
+        }
+        CHECK_MSG(waited < RT_RUN_WAIT_MS, "no %llu checkpoints within %d ms", (unsigned long long)n, RT_RUN_WAIT_MS);
+    }
+}
+
 void rt_run_crash_restore(const rn_registry *reg, const char *text, const char *restore_text, uint32_t checkpoints)
 {
     rn_registry *own = reg ? NULL : rt_registry();
     if (!reg) reg = own;
     struct rn_job *job = rt_parse_ok(reg, text);
     CHECK_MSG(job->checkpoint.enabled, "rt_run_crash_restore needs a job with a checkpoint block");
-    struct rn_error err;
-    FILE *log = fopen("/dev/null", "w");
-    ck_assert(log);
-    struct rn_run_options o = {.log = log};
-    rn_runner *r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(r, "%s", err.msg);
-    ck_assert_msg(rn_runner_start(r, &err) == 0, "%s", err.msg);
-    struct rn_checkpoint_stats st;
-    for (int waited = 0;; waited += 5) {
-        rn_runner_checkpoint_stats(r, &st);
-        if (st.completed >= checkpoints) break;
-        CHECK_MSG(!rn_runner_wait(r, 5), "the job ended after %llu of %u checkpoints: make its source slower",
-                  (unsigned long long)st.completed, checkpoints);
-        CHECK_MSG(waited < RT_RUN_WAIT_MS, "no %u checkpoints within %d ms", checkpoints, RT_RUN_WAIT_MS);
-    }
-    rn_runner_cancel(r);
-    rn_runner_destroy(r);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    rt_wait_checkpoints(&run, checkpoints);
+    rn_runner_cancel(run.r);
+    rt_ckrun_end(&run);
     char jobdir[4096], from[4096];
+    struct rn_error err;
     snprintf(jobdir, sizeof jobdir, "%s/%s", job->checkpoint.dir, job->name);
     rn_job_free(job);
     ck_assert_msg(!rn_checkpoint_resolve(jobdir, from, sizeof from, NULL, &err), "%s", err.msg);
     struct rn_job *again = rt_parse_ok(reg, restore_text ? restore_text : text);
-    o.restore = from;
-    r = rn_runner_create(again, &o, &err);
-    ck_assert_msg(r, "restoring from %s: %s", from, err.msg);
-    ck_assert_msg(rn_runner_start(r, &err) == 0, "%s", err.msg);
-    ck_assert_msg(rn_runner_wait(r, RT_RUN_WAIT_MS), "the restored job did not end");
+    run = rt_ckrun_start(again, from);
+    ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the restored job did not end");
     const char *why = NULL;
-    enum rn_run_state s = rn_runner_state(r, &why);
+    enum rn_run_state s = rn_runner_state(run.r, &why);
     CHECK_MSG(s == RN_RUN_FINISHED, "the restored job did not finish: %s", why ? why : "");
-    rn_runner_destroy(r);
+    rt_ckrun_end(&run);
     rn_job_free(again);
-    fclose(log);
     rn_registry_destroy(own);
 }
 

@@ -50,6 +50,19 @@ uint64_t rt_run_ok(const struct rn_job *job, const char *node, const char *metri
 /* Parses text with reg (NULL: the built-in operators) and runs it; it must finish. */
 void rt_run_text_ok(const rn_registry *reg, const char *text);
 
+/* A job running with checkpoints, its log in the test's temporary directory (job.log, line
+ * buffered, appended to by every run of the test). */
+struct rt_ckrun {
+    rn_runner *r;
+    FILE *log;
+};
+/* Starts job, fresh (restore NULL) or from a checkpoint or savepoint directory. */
+struct rt_ckrun rt_ckrun_start(const struct rn_job *job, const char *restore);
+void rt_ckrun_end(struct rt_ckrun *run);
+/* Waits until n checkpoints completed in this run; fails the test when the job ends first
+ * (make its source slower) or they take longer than RT_RUN_WAIT_MS. */
+void rt_wait_checkpoints(struct rt_ckrun *run, uint64_t n);
+
 /* Crash and restore: parses and runs text (a job with a checkpoint block) until `checkpoints`
  * checkpoints completed, cancels it (like a crash: sinks commit nothing more), then parses and
  * runs restore_text (NULL: text; another parallelism: a rescale) restored from the latest

@@ -35,11 +35,6 @@ static void teardown(void) { tu_tmp_teardown(); }
 
 /* ---- running jobs ---- */
 
-struct run {
-    rn_runner *r;
-    FILE *log;
-};
-
 /* Parses text (which must validate) with the built-in operators. */
 static struct rn_job *parse(const char *text)
 {
@@ -49,48 +44,8 @@ static struct rn_job *parse(const char *text)
     return job;
 }
 
-/* Starts job, fresh (restore NULL) or from a checkpoint or savepoint directory; its log is
- * appended to job.log in the test's directory. */
-static struct run run_start(const struct rn_job *job, const char *restore)
-{
-    char *path = tu_tmp_path("job.log");
-    struct run run = {.log = fopen(path, "a")};
-    ck_assert_msg(run.log, "cannot open %s", path);
-    free(path);
-    setvbuf(run.log, NULL, _IOLBF, 0);
-    struct rn_error err;
-    struct rn_run_options o = {.log = run.log, .restore = restore};
-    run.r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(run.r, "%s", err.msg);
-    ck_assert_msg(rn_runner_start(run.r, &err) == 0, "%s", err.msg);
-    return run;
-}
-
-static void run_end(struct run *run)
-{
-    rn_runner_destroy(run->r);
-    fclose(run->log);
-}
-
-/* Waits until n checkpoints completed in this run; the job must not end first. */
-static void wait_checkpoints(struct run *run, uint64_t n)
-{
-    for (int waited = 0;; waited += 5) {
-        struct rn_checkpoint_stats st;
-        rn_runner_checkpoint_stats(run->r, &st);
-        if (st.completed >= n) return;
-        if (rn_runner_wait(run->r, 5)) {
-            const char *why = NULL;
-            rn_runner_state(run->r, &why);
-            ck_abort_msg("the job ended after %" PRIu64 " checkpoints, before %" PRIu64 " (%s): make its source slower",
-                         st.completed, n, why ? why : "no error");
-        }
-        CHECK_MSG(waited < RT_RUN_WAIT_MS, "no %" PRIu64 " checkpoints within %d ms", n, RT_RUN_WAIT_MS);
-    }
-}
-
 /* Waits for the job's end, which must be a finish. */
-static void finish_ok(struct run *run)
+static void finish_ok(struct rt_ckrun *run)
 {
     ck_assert_msg(rn_runner_wait(run->r, RT_RUN_WAIT_MS), "the job did not end");
     const char *why = NULL;
@@ -99,7 +54,7 @@ static void finish_ok(struct run *run)
 }
 
 /* Triggers a savepoint (stop: stop-with-savepoint) and waits for it; returns its directory. */
-static char *take_savepoint(struct run *run, bool stop)
+static char *take_savepoint(struct rt_ckrun *run, bool stop)
 {
     struct rn_error err;
     int64_t id;
@@ -114,7 +69,7 @@ static char *take_savepoint(struct run *run, bool stop)
 }
 
 /* Rows the node with this id emitted so far. */
-static uint64_t rows_out(const struct rn_job *job, struct run *run, const char *node)
+static uint64_t rows_out(const struct rn_job *job, struct rt_ckrun *run, const char *node)
 {
     int at = rn_job_find(job, node);
     ck_assert_msg(at >= 0, "no node %s", node);
@@ -127,9 +82,9 @@ static uint64_t rows_out(const struct rn_job *job, struct run *run, const char *
 static void run_text_ok(const char *text)
 {
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     finish_ok(&run);
-    run_end(&run);
+    rt_ckrun_end(&run);
     rn_job_free(job);
 }
 
@@ -705,7 +660,7 @@ START_TEST(files_of_failed_checkpoints_do_not_stay_in_shared)
                         "  - { id: out, type: blackhole, input: d, with: { quiet: true } }\n",
                         ck, sdir);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     struct rn_error err;
     for (int64_t want = 1; want <= 15; want++) {
         /* new keys since the last one: each checkpoint has a new RocksDB file */
@@ -731,7 +686,7 @@ START_TEST(files_of_failed_checkpoints_do_not_stay_in_shared)
     ck_assert_uint_eq(st.completed, 3);
     rn_runner_cancel(run.r);
     ck_assert(rn_runner_wait(run.r, RT_RUN_WAIT_MS));
-    run_end(&run);
+    rt_ckrun_end(&run);
     int64_t present[64];
     size_t n = chk_ids(job_dir, present, 64);
     ck_assert_msg(n == 2 && present[0] == 14 && present[1] == 15, "%zu checkpoints remain", n);
@@ -760,15 +715,15 @@ START_TEST(rocksdb_checkpoints_upload_only_new_files)
                         "  - { id: out, type: blackhole, input: d, with: { quiet: true } }\n",
                         ck, sdir);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     /* once every key is in, a few checkpoints (and RocksDB's compactions) go by */
     while (rows_out(job, &run, "gen") < 10000) ck_assert_msg(!rn_runner_wait(run.r, 5), "the job ended too soon");
     struct rn_checkpoint_stats st;
     rn_runner_checkpoint_stats(run.r, &st);
-    wait_checkpoints(&run, st.completed + 3);
+    rt_wait_checkpoints(&run, st.completed + 3);
     finish_ok(&run);
     rn_runner_checkpoint_stats(run.r, &st);
-    run_end(&run);
+    rt_ckrun_end(&run);
     /* the final checkpoint refers to the whole state but wrote only what changed: nothing
      * but RocksDB's small private files (MANIFEST, OPTIONS, CURRENT) */
     CHECK_MSG(st.last_full_bytes >= 500000, "the state is only %" PRIu64 " bytes", st.last_full_bytes);
@@ -956,8 +911,8 @@ START_TEST(failing_storage_fails_checkpoints_not_the_job)
                         "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv, delivery: exactly_once } }\n",
                         ck, sdir, ROWS, out);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
-    wait_checkpoints(&run, 1);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    rt_wait_checkpoints(&run, 1);
     /* the shared folder becomes a regular file */
     ck_assert_msg(rename(shared, away) == 0, "rename %s: %s", shared, strerror(errno));
     tu_write_file(shared, "not a directory\n");
@@ -981,9 +936,9 @@ START_TEST(failing_storage_fails_checkpoints_not_the_job)
     /* the folder comes back: checkpoints complete again */
     ck_assert(unlink(shared) == 0);
     ck_assert(rename(away, shared) == 0);
-    wait_checkpoints(&run, st2.completed + 2);
+    rt_wait_checkpoints(&run, st2.completed + 2);
     finish_ok(&run);
-    run_end(&run);
+    rt_ckrun_end(&run);
     /* and the job's output is whole: every row once */
     struct rt_lines got = rt_read_csv_parts(out), want = {0};
     for (int q = 0; q < ROWS; q++) rt_lines_addf(&want, "%d", q);
@@ -1015,8 +970,8 @@ START_TEST(a_failed_final_checkpoint_fails_the_job)
                         "  - { id: out, type: file_sink, input: d, with: { path: %s, format: csv, delivery: exactly_once } }\n",
                         ck, sdir, ROWS, out);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
-    wait_checkpoints(&run, 1);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    rt_wait_checkpoints(&run, 1);
     rn__rm_rf(shared);
     tu_write_file(shared, "not a directory\n");
     ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the job did not end");
@@ -1024,7 +979,7 @@ START_TEST(a_failed_final_checkpoint_fails_the_job)
     enum rn_run_state end = rn_runner_state(run.r, &why);
     CHECK_MSG(end == RN_RUN_FAILED && why && strstr(why, "final checkpoint") && strstr(why, "failed"),
               "the job ended in state %d: %s", (int)end, why ? why : "");
-    run_end(&run);
+    rt_ckrun_end(&run);
     /* what was committed, a checkpoint covered: no row twice, and not all of them */
     struct rt_lines got = rt_read_csv_parts(out);
     for (size_t i = 1; i < got.n; i++) CHECK_MSG(strcmp(got.v[i - 1], got.v[i]), "row %s twice", got.v[i]);
@@ -1100,12 +1055,12 @@ START_TEST(a_savepoint_is_self_contained)
     /* no periodic checkpoint (1 h apart): only the savepoint */
     char *text = sp_job("sp", 1, backend, ck, 3600000, out);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     while (rows_out(job, &run, "w") == 0) ck_assert_msg(!rn_runner_wait(run.r, 5), "the job ended before any window");
     char *sp = take_savepoint(&run, false);
     rn_runner_cancel(run.r);
     ck_assert(rn_runner_wait(run.r, RT_RUN_WAIT_MS));
-    run_end(&run);
+    rt_ckrun_end(&run);
     struct rn_checkpoint_info info;
     struct rn_error err;
     ck_assert_msg(rn_checkpoint_read_info(sp, &info, &err) == 0, "%s", err.msg);
@@ -1119,12 +1074,12 @@ START_TEST(a_savepoint_is_self_contained)
     rn__rm_rf(job_dir);
     ck_assert(!exists(job_dir));
     ck_assert_msg(rn_checkpoint_read_info(moved, &info, &err) == 0, "the moved savepoint: %s", err.msg);
-    run = run_start(job, moved);
+    run = rt_ckrun_start(job, moved);
     finish_ok(&run);
     struct rn_checkpoint_stats st;
     rn_runner_checkpoint_stats(run.r, &st);
     ck_assert_int_eq(st.restored_id, info.id);
-    run_end(&run);
+    rt_ckrun_end(&run);
     char *what = tu_fmt("%s: restored from a moved savepoint", backend);
     expect_sp_output(out, what);
     free(what);
@@ -1144,19 +1099,19 @@ START_TEST(savepoints_rescale_keyed_and_operator_state_1_to_2_to_1)
     char *ck = tu_tmp_path("ck"), *out = tu_tmp_path("out"), *ref = tu_tmp_path("ref");
     char *t1 = sp_job("resc", 1, backend, ck, 30, out), *t2 = sp_job("resc", 2, backend, ck, 30, out);
     struct rn_job *j1 = parse(t1), *j2 = parse(t2);
-    struct run run = run_start(j1, NULL);
-    wait_checkpoints(&run, 2);
+    struct rt_ckrun run = rt_ckrun_start(j1, NULL);
+    rt_wait_checkpoints(&run, 2);
     char *sp1 = take_savepoint(&run, true);
     ck_assert(rn_runner_wait(run.r, RT_RUN_WAIT_MS));
-    run_end(&run);
-    run = run_start(j2, sp1);
-    wait_checkpoints(&run, 2);
+    rt_ckrun_end(&run);
+    run = rt_ckrun_start(j2, sp1);
+    rt_wait_checkpoints(&run, 2);
     char *sp2 = take_savepoint(&run, true);
     ck_assert(rn_runner_wait(run.r, RT_RUN_WAIT_MS));
-    run_end(&run);
-    run = run_start(j1, sp2);
+    rt_ckrun_end(&run);
+    run = rt_ckrun_start(j1, sp2);
     finish_ok(&run);
-    run_end(&run);
+    rt_ckrun_end(&run);
     char *what = tu_fmt("%s: rescaled 1 -> 2 -> 1 through savepoints", backend);
     expect_sp_output(out, what);
     free(what);
@@ -1190,14 +1145,14 @@ START_TEST(stop_with_savepoint_commits_what_it_covers_and_cancels)
                         "  - { id: out, type: file_sink, input: gen, with: { path: %s, format: csv, delivery: exactly_once } }\n",
                         ck, ROWS, out);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     while (rows_out(job, &run, "gen") < 2000) ck_assert_msg(!rn_runner_wait(run.r, 5), "the job ended too soon");
     char *sp = take_savepoint(&run, true);
     ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the job did not stop after its savepoint");
     const char *why = NULL;
     enum rn_run_state end = rn_runner_state(run.r, &why);
     ck_assert_msg(end == RN_RUN_CANCELLED, "the job stopped by a savepoint ended in state %d (%s)", (int)end, why ? why : "");
-    run_end(&run);
+    rt_ckrun_end(&run);
     struct rn_checkpoint_info info;
     struct rn_error err;
     ck_assert_msg(rn_checkpoint_read_info(sp, &info, &err) == 0, "%s", err.msg);
@@ -1218,9 +1173,9 @@ START_TEST(stop_with_savepoint_commits_what_it_covers_and_cancels)
     free(v);
     rt_lines_free(&got);
     /* restored from it, the job writes the rest: every row once */
-    run = run_start(job, sp);
+    run = rt_ckrun_start(job, sp);
     finish_ok(&run);
-    run_end(&run);
+    rt_ckrun_end(&run);
     struct rt_lines all = rt_read_csv_parts(out), want = {0};
     for (int q = 0; q < ROWS; q++) rt_lines_addf(&want, "%d", q);
     rt_lines_expect_sorted(&all, &want, "stopped with a savepoint, then restored from it");
@@ -1238,13 +1193,13 @@ START_TEST(trigger_needs_a_checkpoint_block)
 {
     struct rn_job *job = parse("name: v\noperators:\n  - { id: g, type: datagen, with: { rows: 0, rate_limit: 1000, "
                                "fields: { a: seq } } }\n  - { id: o, type: blackhole, input: g, with: { quiet: true } }\n");
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     struct rn_error err;
     int64_t id;
     ck_assert_int_eq(rn_runner_trigger(run.r, true, NULL, false, &id, &err), RN_EINVAL);
     ck_assert_msg(strstr(err.msg, "checkpoint"), "%s", err.msg);
     rn_runner_cancel(run.r);
-    run_end(&run);
+    rt_ckrun_end(&run);
     rn_job_free(job);
 }
 END_TEST
@@ -1258,7 +1213,7 @@ START_TEST(a_savepoint_into_an_existing_directory_is_refused)
                         "  - { id: o, type: blackhole, input: g, with: { quiet: true } }\n",
                         ck);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     struct rn_error err;
     int64_t id;
     ck_assert_int_eq(rn_runner_trigger(run.r, true, there, false, &id, &err), RN_EINVAL);
@@ -1270,7 +1225,7 @@ START_TEST(a_savepoint_into_an_existing_directory_is_refused)
     ck_assert_msg(rn_runner_wait_checkpoint(run.r, id, RT_RUN_WAIT_MS, path, sizeof path, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(path, sp);
     rn_runner_cancel(run.r);
-    run_end(&run);
+    rt_ckrun_end(&run);
     rn_job_free(job);
     free(sp);
     free(text);
@@ -1287,9 +1242,9 @@ START_TEST(restoring_a_finished_jobs_final_checkpoint_only_commits)
     char *ck = tu_tmp_path("ck"), *out = tu_tmp_path("out"), *job_dir = tu_fmt("%s/fin", ck);
     char *text = sp_job("fin", 1, backend, ck, 30, out);
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     finish_ok(&run);
-    run_end(&run);
+    rt_ckrun_end(&run);
     expect_sp_output(out, "the first run");
     struct rn_error err;
     char final[4096];
@@ -1299,14 +1254,14 @@ START_TEST(restoring_a_finished_jobs_final_checkpoint_only_commits)
     ck_assert_msg(info.finished, "the latest checkpoint of a finished job is not its final one");
     int64_t before[64], after[64];
     size_t n_before = chk_ids(job_dir, before, 64);
-    run = run_start(job, final);
+    run = rt_ckrun_start(job, final);
     finish_ok(&run);
     CHECK_MSG(rows_out(job, &run, "gen") == 0, "%s: the source emitted %" PRIu64 " rows", backend, rows_out(job, &run, "gen"));
     struct rn_checkpoint_stats st;
     rn_runner_checkpoint_stats(run.r, &st);
     ck_assert_int_eq(st.restored_id, info.id);
     ck_assert_uint_eq(st.completed, 0);
-    run_end(&run);
+    rt_ckrun_end(&run);
     /* no new checkpoint, and the output as it was */
     size_t n_after = chk_ids(job_dir, after, 64);
     ck_assert_uint_eq(n_after, n_before);

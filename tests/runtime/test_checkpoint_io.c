@@ -28,56 +28,8 @@ static void teardown(void) { tu_tmp_teardown(); }
 
 /* ---- running, crashing, restoring ---- */
 
-static FILE *run_log(void)
-{
-    char *path = tu_tmp_path("job.log");
-    FILE *f = fopen(path, "a");
-    ck_assert_msg(f, "cannot open %s", path);
-    free(path);
-    return f;
-}
-
-struct run {
-    rn_runner *r;
-    FILE *log;
-};
-
-/* Starts job, fresh (restore NULL) or from a checkpoint or savepoint directory. */
-static struct run run_start(const struct rn_job *job, const char *restore)
-{
-    struct rn_error err;
-    struct run run = {.log = run_log()};
-    struct rn_run_options o = {.log = run.log, .restore = restore};
-    run.r = rn_runner_create(job, &o, &err);
-    ck_assert_msg(run.r, "%s", err.msg);
-    ck_assert_msg(rn_runner_start(run.r, &err) == 0, "%s", err.msg);
-    return run;
-}
-
-static void run_end(struct run *run)
-{
-    rn_runner_destroy(run->r);
-    fclose(run->log);
-}
-
-/* Waits until n checkpoints completed; the job must not end first. */
-static void wait_checkpoints(struct run *run, uint64_t n)
-{
-    for (;;) {
-        struct rn_checkpoint_stats st;
-        rn_runner_checkpoint_stats(run->r, &st);
-        if (st.completed >= n) return;
-        if (rn_runner_wait(run->r, 5)) {
-            const char *why = NULL;
-            rn_runner_state(run->r, &why);
-            ck_abort_msg("the job ended after %" PRIu64 " checkpoints, before %" PRIu64 " (%s)", st.completed, n,
-                         why ? why : "no error");
-        }
-    }
-}
-
 /* Cancels the job as a crash would end it; returns the latest completed checkpoint. */
-static char *crash(struct run *run)
+static char *crash(struct rt_ckrun *run)
 {
     rn_runner_cancel(run->r);
     ck_assert_msg(rn_runner_wait(run->r, RT_RUN_WAIT_MS), "the job did not stop");
@@ -85,12 +37,12 @@ static char *crash(struct run *run)
     rn_runner_checkpoint_stats(run->r, &st);
     ck_assert_msg(st.last_id >= 1 && st.last_path[0], "no completed checkpoint");
     char *path = strdup(st.last_path);
-    run_end(run);
+    rt_ckrun_end(run);
     return path;
 }
 
 /* Stops the job with a savepoint (its sinks commit what it covers); returns its directory. */
-static char *stop_with_savepoint(struct run *run)
+static char *stop_with_savepoint(struct rt_ckrun *run)
 {
     struct rn_error err;
     int64_t id;
@@ -103,18 +55,18 @@ static char *stop_with_savepoint(struct run *run)
     ck_assert_msg(rn_runner_wait_checkpoint(run->r, id, RT_RUN_WAIT_MS, path, sizeof path, &err) == 0, "savepoint: %s",
                   err.msg);
     ck_assert_msg(rn_runner_wait(run->r, RT_RUN_WAIT_MS), "the job did not stop after its savepoint");
-    run_end(run);
+    rt_ckrun_end(run);
     return strdup(path);
 }
 
 /* Waits for the job's end, which must be a finish. */
-static void finish_ok(struct run *run)
+static void finish_ok(struct rt_ckrun *run)
 {
     ck_assert_msg(rn_runner_wait(run->r, RT_RUN_WAIT_MS), "the job did not end");
     const char *why = NULL;
     enum rn_run_state st = rn_runner_state(run->r, &why);
     ck_assert_msg(st == RN_RUN_FINISHED, "the job did not finish: %s", why ? why : "?");
-    run_end(run);
+    rt_ckrun_end(run);
 }
 
 /* Parses text (which must validate) with the built-in operators. */
@@ -130,7 +82,7 @@ static struct rn_job *parse(const char *text)
 static void run_text_ok(const char *text)
 {
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     finish_ok(&run);
     rn_job_free(job);
 }
@@ -140,11 +92,11 @@ static void run_text_ok(const char *text)
 static void crash_and_restore(const char *text, uint64_t n, void (*before_restore)(const char *chk, void *), void *user)
 {
     struct rn_job *job = parse(text);
-    struct run run = run_start(job, NULL);
-    wait_checkpoints(&run, n);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    rt_wait_checkpoints(&run, n);
     char *chk = crash(&run);
     if (before_restore) before_restore(chk, user);
-    run = run_start(job, chk);
+    run = rt_ckrun_start(job, chk);
     finish_ok(&run);
     free(chk);
     rn_job_free(job);
@@ -241,13 +193,13 @@ START_TEST(datagen_rescales_1_to_2_to_1_through_savepoints)
     char *chk = tu_tmp_path("chk"), *out = tu_tmp_path("out"), *ref = tu_tmp_path("ref"), *chk2 = tu_tmp_path("chk2");
     char *t1 = dg_text(1, 15000, 4, chk, out), *t2 = dg_text(2, 15000, 4, chk, out), *ref_text = dg_text(1, 0, 4, chk2, ref);
     struct rn_job *j1 = parse(t1), *j2 = parse(t2);
-    struct run run = run_start(j1, NULL);
-    wait_checkpoints(&run, 1);
+    struct rt_ckrun run = rt_ckrun_start(j1, NULL);
+    rt_wait_checkpoints(&run, 1);
     char *sp1 = stop_with_savepoint(&run);
-    run = run_start(j2, sp1);
-    wait_checkpoints(&run, 1);
+    run = rt_ckrun_start(j2, sp1);
+    rt_wait_checkpoints(&run, 1);
     char *sp2 = stop_with_savepoint(&run);
-    run = run_start(j1, sp2);
+    run = rt_ckrun_start(j1, sp2);
     finish_ok(&run);
     run_text_ok(ref_text);
     expect_dg_rows(out);
@@ -297,10 +249,10 @@ START_TEST(nexmark_rescales_2_to_1_through_a_savepoint)
     char *t2 = tu_fmt(NX_JOB, 2, chk, "bid", NX_EVENTS, 30000, out), *t1 = tu_fmt(NX_JOB, 1, chk, "bid", NX_EVENTS, 30000, out);
     char *ref_text = tu_fmt(NX_JOB, 2, chk2, "bid", NX_EVENTS, 0, ref);
     struct rn_job *j2 = parse(t2), *j1 = parse(t1);
-    struct run run = run_start(j2, NULL);
-    wait_checkpoints(&run, 1);
+    struct rt_ckrun run = rt_ckrun_start(j2, NULL);
+    rt_wait_checkpoints(&run, 1);
     char *sp = stop_with_savepoint(&run);
-    run = run_start(j1, sp);
+    run = rt_ckrun_start(j1, sp);
     finish_ok(&run);
     run_text_ok(ref_text);
     expect_same_rows(out, ref, "nexmark from parallelism 2 to 1");
@@ -518,7 +470,7 @@ START_TEST(file_sink_exactly_once_restore_commits_what_its_checkpoint_lists)
     struct rn_job *job = parse(text);
     int node = rn_job_find(job, "all");
     ck_assert(node >= 0);
-    struct run run = run_start(job, NULL);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
     for (uint64_t in = 0, out; in < 4000;) {
         ck_assert_msg(!rn_runner_wait(run.r, 5), "the job ended early");
         rn_runner_node_stats(run.r, (uint32_t)node, &in, &out);
@@ -532,8 +484,8 @@ START_TEST(file_sink_exactly_once_restore_commits_what_its_checkpoint_lists)
     ck_assert_msg(count_names(all, ".part-") > 0, "no in-progress file before the savepoint");
     rn_runner_cancel(run.r);
     ck_assert(rn_runner_wait(run.r, RT_RUN_WAIT_MS));
-    run_end(&run);
-    run = run_start(job, sp);
+    rt_ckrun_end(&run);
+    run = rt_ckrun_start(job, sp);
     finish_ok(&run);
     expect_sink_output(all, firsts, "exactly_once restored from a savepoint");
     ck_assert_msg(count_names(all, ".part-") == 0, "in-progress files are left after the restored run");

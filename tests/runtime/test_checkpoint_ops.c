@@ -195,7 +195,7 @@ static void expect_exact(const char *backend, const char *body, int64_t rate, co
     "    with: { rows: 20000@RATE@, fields: { k: \"seq % 7\", v: \"(seq * 7919) % 1000 - 300\", "       \
     "t: \"" T_OOO "\" } }\n"                                                                             \
     "    watermark: { column: t, max_out_of_orderness: 700ms }\n"
-#define RATE 10000
+#define RATE 20000
 
 /* Aggregates whose result depends on arrival order too (first, last). */
 #define ORDERED_AGGS "{ n: count(*), s: sum(v), lo: min(v), hi: max(v), f: first(v), l: last(v), d: count_distinct(v) }"

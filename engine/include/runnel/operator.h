@@ -313,6 +313,28 @@ uint32_t rn_restore_old_parallelism(const struct rn_snapshot_reader *r);
 /* Calls fn for each element of list this subtask got (none when the list is absent). */
 int rn_restore_each(struct rn_snapshot_reader *r, const char *list, int (*fn)(const void *val, uint32_t len, void *user),
                     void *user);
+/* Little-endian integers for the bytes of operator-state elements (checkpoints may be read back
+ * on another machine). */
+static inline void rn_put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t rn_get_le32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static inline void rn_put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t rn_get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
 /* True when the job takes checkpoints (`checkpoint:`): two-phase-commit sinks then commit in
  * checkpoint_complete; without, they commit in finish(). */
 bool rn_op_checkpointing(const struct rn_op_ctx *ctx);
