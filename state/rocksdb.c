@@ -375,6 +375,9 @@ static rocksdb_cache_t *cache;
 static void cache_init(void) { cache = rocksdb_cache_create_lru(CACHE_BYTES); }
 
 /* Options of the DB and of each column family (filter: the family's TTL filter, or NULL). */
+#define WRITE_BUFFER_BYTES ((size_t)8 << 20)   /* each column family's memtable */
+#define DB_WRITE_BUFFER_BYTES ((size_t)512 << 20)   /* all memtables of a DB */
+
 static rocksdb_options_t *make_options(rocksdb_compactionfilter_t *filter)
 {
     pthread_once(&cache_once, cache_init);
@@ -389,9 +392,9 @@ static rocksdb_options_t *make_options(rocksdb_compactionfilter_t *filter)
     rocksdb_options_set_merge_operator(o, rocksdb_mergeoperator_create(NULL, nothing, list_full_merge, list_partial_merge,
                                                                        merge_free, merge_name));
     if (filter) rocksdb_options_set_compaction_filter(o, filter);
-    rocksdb_options_set_write_buffer_size(o, (size_t)8 << 20);
+    rocksdb_options_set_write_buffer_size(o, WRITE_BUFFER_BYTES);
     rocksdb_options_set_max_write_buffer_number(o, 3);
-    rocksdb_options_set_db_write_buffer_size(o, (size_t)512 << 20);
+    rocksdb_options_set_db_write_buffer_size(o, DB_WRITE_BUFFER_BYTES);
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.05);
     rocksdb_options_set_memtable_whole_key_filtering(o, 1);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
@@ -554,7 +557,6 @@ static void free_names(char **v, size_t n)
 
 /* ---- the instance ---- */
 
-#define WRITE_BUFFER_BYTES ((size_t)8 << 20)   /* make_options: each column family's memtable */
 #define CUT_CHECK_EVERY ((uint64_t)256 << 10)
 
 static size_t wb_bytes(rocksdb_writebatch_t *wb)
@@ -576,10 +578,14 @@ static void cut_guard(struct rdb_backend *b, size_t bytes)
     b->cut_bytes += bytes;
     if (b->cut_bytes < b->cut_check_at) return;
     b->cut_check_at = b->cut_bytes + CUT_CHECK_EVERY;
+    /* RocksDB also flushes the largest memtable when all of them pass the DB's write buffer
+     * size: keep the post-cut ones well below that too */
+    uint64_t total = 0;
     for (size_t i = 0; i < b->n_cfs; i++) {
-        uint64_t active = 0;
+        uint64_t active = 0, all = 0;
         if (rocksdb_property_int_cf(b->db, b->cfs[i].h, "rocksdb.cur-size-active-mem-table", &active)) continue;
-        if (active + bytes >= WRITE_BUFFER_BYTES / 2) {
+        if (!rocksdb_property_int_cf(b->db, b->cfs[i].h, "rocksdb.cur-size-all-mem-tables", &all)) total += all;
+        if (active + bytes >= WRITE_BUFFER_BYTES / 2 || total + bytes >= DB_WRITE_BUFFER_BYTES / 2) {
             b->cut_rc = cut_finish(b, true, &b->cut_err);
             b->cut_done = true;
             return;
