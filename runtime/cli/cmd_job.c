@@ -54,6 +54,18 @@ static void print_summary(const struct rn_job *job, rn_runner *r, FILE *f)
             fprintf(f, "  %s=%llu", name, (unsigned long long)value);
         fprintf(f, "\n");
     }
+    struct rn_checkpoint_stats st;
+    rn_runner_checkpoint_stats(r, &st);
+    if (job->checkpoint.enabled) {
+        fprintf(f, "  checkpoints: %llu completed, %llu failed", (unsigned long long)st.completed,
+                (unsigned long long)st.failed);
+        if (st.last_id >= 0)
+            fprintf(f, "; latest %lld in %.0f ms (sync pause %.2f ms, %.1f MB written): %s", (long long)st.last_id,
+                    st.last_duration_ms, st.last_sync_pause_ms, (double)st.last_bytes / 1e6, st.last_path);
+        if (st.failed && st.last_error[0]) fprintf(f, "; last failure: %s", st.last_error);
+        fprintf(f, "\n");
+    }
+    if (st.restored_id >= 0) fprintf(f, "  restored from checkpoint %lld\n", (long long)st.restored_id);
 }
 
 /* One attempt of a run: until the job ends, or Ctrl-C, serving savepoint requests. */
