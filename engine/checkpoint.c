@@ -254,6 +254,7 @@ static int write_meta(const char *dir, const struct rn_job *job, int64_t id, boo
         s->kg_last = p->kg_last;
         s->keyed = p->keyed ? p->keyed : "";
         s->opstate = p->opstate ? p->opstate : "";
+        s->finished = p->finished;
         s->shared = &shp[ks];
         s->n_shared = p->n_shared;
         for (size_t k = 0; k < p->n_shared; k++, ks++) {
@@ -393,6 +394,7 @@ static int meta_decode(const char *dir, struct rn_ck_meta *out, struct rn_error 
         p->parallelism = s->parallelism;
         p->kg_first = s->kg_first;
         p->kg_last = s->kg_last;
+        p->finished = s->finished;
         if (!p->node) rc = RN_ENOMEM;
         if (!rc && s->keyed && *s->keyed) rc = safe_rel(s->keyed) ? ((p->keyed = strdup(s->keyed)) ? 0 : RN_ENOMEM) : RN_ECORRUPT;
         if (!rc && s->opstate && *s->opstate)

@@ -37,6 +37,7 @@ struct rn_ck_part {
     size_t n_shared;
     struct rn_ck_file *files;
     size_t n_files;
+    bool finished;               /* the subtask had ended: a restore does not run it again */
 };
 void rn__ck_part_clear(struct rn_ck_part *p);
 

@@ -892,6 +892,13 @@ static void *task_main(void *arg)
     if (rc) {
         t->failed_pos = (int)p;
         task_fail(t, p, rc);
+    } else if (rn__ck_finished_on_restore(t)) {
+        /* it had ended: its consumers get the end of its input again, it only takes part in
+         * checkpoints */
+        rc = broadcast_el(t, RN_EL_WATERMARK, INT64_MAX);
+        if (rc == 0) rc = broadcast_el(t, RN_EL_EOI, 0);
+        if (rc == 0 && rn__ck_enabled(t->run)) rc = rn__ck_final(t);
+        if (rc && rc != RN_ECANCELED) task_fail(t, 0, rc);
     } else if (!rn__ck_commit_only(t->run)) {
         rc = t->n_in == 0 ? run_source(t) : run_inputs(t);
         /* a job that takes checkpoints ends with a final one (two-phase-commit sinks commit) */

@@ -39,6 +39,7 @@ struct upload {
     struct task *t;
     int64_t id;
     bool savepoint;
+    bool finished;                /* the task had ended when it took it */
     char *dir;                    /* the checkpoint's directory */
     double sync_ms;
     char error[600];              /* the synchronous part failed: decline */
@@ -76,7 +77,8 @@ struct ckpt {
     bool coord_on, uploader_on, quit;
     int64_t last_id;              /* ids handed out */
     struct pending *pend;         /* the checkpoint in flight (one at a time) */
-    bool finishing;               /* a task ended: only the final checkpoint follows */
+    bool finishing;               /* every task ended: only the final checkpoint follows */
+    uint32_t n_finished;          /* tasks that ended */
     int64_t final_id;
     _Atomic int64_t notify_id;    /* the latest completed checkpoint tasks are told about */
     int64_t stop_id;              /* a stop-with-savepoint completed: the job ends */
@@ -233,7 +235,7 @@ static int start_pending(struct rn_runner *r, bool savepoint, const char *dir, b
     p->start_ms = wall_ms();
     ck->pend = p;
     if (!final)
-        EACH_TASK(r, t) if (t->n_in == 0) {
+        EACH_TASK(r, t) if (t->n_in == 0 || atomic_load(&t->finished)) {
             atomic_store(&t->trigger, id);
             rn_mailbox_ring(&t->mb);
         }
@@ -417,12 +419,14 @@ static void upload_one(struct rn_runner *r, struct upload *up)
     int rc = parts ? 0 : rn_error_set(&err, RN_ENOMEM, 0, 0, "out of memory");
     for (uint32_t i = 0; !rc && !up->error[0] && i < up->n; i++) {
         struct upload_op *o = &up->ops[i];
-        if (!o->local && !o->keyed_in_place && !o->opstate) continue;
+        /* an ended task records even its stateless operators: a restore must not run them */
+        if (!o->local && !o->keyed_in_place && !o->opstate && !up->finished) continue;
         struct rn_op_ctx *ctx = o->ctx;
         struct rn_ck_part *part = &parts[n++];
         char rel[600];
         snprintf(rel, sizeof rel, "%s-%u", ctx->node->id, up->t->subtask);
         part->node = strdup(ctx->node->id);
+        part->finished = up->finished;
         part->subtask = up->t->subtask;
         part->parallelism = up->t->parallelism;
         kg_range(up->t->subtask, up->t->parallelism, r->job->max_parallelism, &part->kg_first, &part->kg_last);
@@ -586,6 +590,7 @@ static int snapshot_task(struct task *t, int64_t id, bool forward)
     up->savepoint = savepoint;
     up->dir = dir;
     up->n = t->n_ops;
+    up->finished = atomic_load(&t->finished);
     for (uint32_t i = 0; i < t->n_ops && !up->error[0]; i++) {
         struct rn_op_ctx *ctx = &t->ops[i];
         struct upload_op *o = &up->ops[i];
@@ -675,11 +680,12 @@ int rn__ck_poll(struct task *t)
         pthread_mutex_unlock(&ck->mu);
         if (stop) return RN_ECANCELED;   /* stopped with a savepoint */
     }
-    if (t->n_in == 0) {
+    /* sources, and tasks that ended (no barrier reaches them any more), are triggered directly */
+    if (t->n_in == 0 || atomic_load(&t->finished)) {
         int64_t id = atomic_exchange(&t->trigger, 0);
-        if (id) {
+        if (id > t->done_id) {
             t->done_id = id;
-            return snapshot_task(t, id, true);
+            return snapshot_task(t, id, !atomic_load(&t->finished));
         }
     }
     return 0;
@@ -690,10 +696,12 @@ int rn__ck_final(struct task *t)
     struct rn_runner *r = t->run;
     struct ckpt *ck = r->ck;
     pthread_mutex_lock(&ck->mu);
-    if (!ck->finishing) {
+    atomic_store(&t->finished, true);
+    /* checkpoints go on while other tasks run (an ended task snapshots its final state when
+     * triggered); once every task ended, the one in flight gives way to the final one */
+    if (++ck->n_finished == rn__n_tasks(r) && !ck->finishing) {
         ck->finishing = true;
-        /* checkpoints stop once a task ended: the one in flight gives way to the final one */
-        if (ck->pend) abort_pending(r, "a task ended before it completed", true);
+        if (ck->pend) abort_pending(r, "every task ended before it completed", true);
         struct rn_error err;
         if (start_pending(r, false, NULL, false, true, &err)) {
             pthread_mutex_unlock(&ck->mu);
@@ -701,19 +709,27 @@ int rn__ck_final(struct task *t)
             return RN_ECANCELED;
         }
         ck->final_id = ck->last_id;
+        ring_all(r);
     }
-    int64_t id = ck->final_id;
     pthread_mutex_unlock(&ck->mu);
-    int rc = snapshot_task(t, id, false);
-    if (rc) return rc;
-    /* sinks commit only once every task's final state is durable */
-    while (atomic_load(&ck->notify_id) < id) {
+    bool snapped = false;
+    for (;;) {
         if (atomic_load(&r->cancelled)) return RN_ECANCELED;
         uint64_t seq = rn_mailbox_seq(&t->mb);
-        if (atomic_load(&ck->notify_id) >= id) break;
-        rn_mailbox_wait_until(&t->mb, seq, wall_ms() + 100);
+        int rc = rn__ck_poll(t);
+        if (rc) return rc;
+        pthread_mutex_lock(&ck->mu);
+        int64_t id = ck->finishing ? ck->final_id : 0;
+        pthread_mutex_unlock(&ck->mu);
+        if (id && !snapped) {
+            snapped = true;
+            t->done_id = id;
+            if ((rc = snapshot_task(t, id, false))) return rc;
+        }
+        /* sinks commit only once every task's final state is durable */
+        if (id && atomic_load(&ck->notify_id) >= id) return deliver_completion(t, atomic_load(&ck->notify_id));
+        rn_mailbox_wait_until(&t->mb, seq, rn__ck_wait_deadline(t, wall_ms() + 100));
     }
-    return deliver_completion(t, atomic_load(&ck->notify_id));
 }
 
 /* ---- restore ---- */
@@ -750,6 +766,14 @@ int rn__ck_prepare_restore(struct rn_op_ctx *ctx)
     char wd[1024];
     int rc = 0;
     if (n && (rc = rn_op_state_config(ctx, &cfg, wd, sizeof wd))) goto out;
+    /* ended in the checkpoint: every old subtask of the operator had, or (same parallelism) this
+     * very subtask had; then it is not run again, only restored for later checkpoints */
+    bool all_ended = n > 0, mine_ended = false;
+    for (size_t i = 0; i < n; i++) {
+        all_ended &= mine[i]->finished;
+        if (mine[i]->parallelism == t->parallelism && mine[i]->subtask == t->subtask) mine_ended = mine[i]->finished;
+    }
+    ctx->finished_on_restore = all_ended || mine_ended;
     /* keyed state: the old subtasks whose key groups overlap this one's */
     uint32_t n_keyed = 0;
     const struct rn_ck_part *only = NULL;
@@ -803,6 +827,14 @@ out:
     free(mine);
     if (rc == RN_ENOMEM) rn_op_error(ctx, "restoring: out of memory");
     return rc;
+}
+
+bool rn__ck_finished_on_restore(const struct task *t)
+{
+    if (!t->run->ck || !t->run->ck->restoring) return false;
+    for (uint32_t p = 0; p < t->n_ops; p++)
+        if (!t->ops[p].finished_on_restore) return false;
+    return true;
 }
 
 int rn__ck_after_open(struct rn_op_ctx *ctx)

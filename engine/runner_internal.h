@@ -50,6 +50,7 @@ struct rn_op_ctx {
     char **restore_tmp;           /* materialized copies to remove once opened */
     uint32_t n_restore_tmp;
     struct rn_snapshot_reader *reader;
+    bool finished_on_restore;     /* its subtask had ended in the checkpoint restored from */
     /* operator counters */
     uint32_t n_metrics;
     char metric_names[RN_OP_MAX_METRICS][32];
@@ -122,6 +123,7 @@ struct task {
     int64_t done_id;              /* the latest barrier snapshotted (or given up) */
     _Atomic int64_t notified;     /* the latest checkpoint_complete delivered */
     struct upload *held;          /* a snapshot whose RocksDB cuts are not written yet */
+    _Atomic bool finished;        /* its input ended: it only takes part in checkpoints now */
     double held_check_ms;         /* when to look at them next */
 };
 
@@ -189,7 +191,10 @@ int rn__ck_barrier(struct task *t, int64_t id);
 int64_t rn__ck_wait_deadline(const struct task *t, int64_t deadline);
 /* Before the task closes its operators: drops a held snapshot. */
 void rn__ck_task_end(struct task *t);
-/* After end of input: the final checkpoint, waited for, and its completion delivered. */
+/* A task restored from a checkpoint in which it had ended: it is not run again. */
+bool rn__ck_finished_on_restore(const struct task *t);
+/* After end of input (or restored ended): the task takes part in checkpoints until every task
+ * has ended, then in the final one, waits for it and delivers its completion. */
 int rn__ck_final(struct task *t);
 /* Before open(): where the operator's keyed state comes from; after open(): timers back and
  * restore() called. */

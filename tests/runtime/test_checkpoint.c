@@ -474,6 +474,67 @@ START_TEST(exactly_once_alignment_over_a_union_gives_the_failure_free_windows)
 }
 END_TEST
 
+/* A source that ends long before the other: checkpoints go on after it ended (it snapshots its
+ * final position when triggered), and a restore from one of those does not run it again. */
+static char *early_end_text(const char *backend, const char *ckdir, const char *out)
+{
+    char *sdir = tu_tmp_path("state");
+    char *ck = ckdir ? tu_fmt("checkpoint: { interval: 40ms, dir: %s }\n", ckdir) : strdup("");
+    char *text = tu_fmt("name: early\nparallelism: 2\n%sstate: { backend: %s, dir: %s }\noperators:\n"
+                        "  - id: short\n    type: datagen\n    parallelism: 1\n"
+                        "    with: { rows: 3000, fields: { k: \"seq %% 7\", v: seq, t: \"to_timestamp(seq * 10)\" } }\n"
+                        "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
+                        "  - id: long\n    type: datagen\n    parallelism: 2\n"
+                        "    with: { rows: 30000%s, fields: { k: \"seq %% 7\", v: \"1000000 + seq\", t: \"to_timestamp(seq)\" } }\n"
+                        "    watermark: { column: t, max_out_of_orderness: 0ms }\n"
+                        "  - { id: u, type: union, input: [short, long], parallelism: 2 }\n"
+                        "  - id: w\n    type: window_aggregate\n    input: u\n    key_by: k\n"
+                        "    with: { window: { type: tumbling, size: 1s }, aggregates: { n: count(*), s: sum(v) } }\n"
+                        "  - { id: out, type: file_sink, input: w, with: { path: %s, format: csv, delivery: exactly_once } }\n",
+                        ck, backend, sdir, ckdir ? ", rate_limit: 20000" : "", out);
+    free(sdir);
+    free(ck);
+    return text;
+}
+
+START_TEST(checkpoints_go_on_after_a_source_ended_and_a_restore_does_not_rerun_it)
+{
+    const char *backend = rt_backends[_i];
+    char *ck = tu_tmp_path("ck"), *out = tu_tmp_path("out"), *ref = tu_tmp_path("ref");
+    char *text = early_end_text(backend, ck, out), *ref_text = early_end_text(backend, NULL, ref);
+    struct rn_job *job = parse(text);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    while (rows_out(job, &run, "short") < 3000) ck_assert_msg(!rn_runner_wait(run.r, 2), "the job ended too soon");
+    struct rn_checkpoint_stats st;
+    rn_runner_checkpoint_stats(run.r, &st);
+    rt_wait_checkpoints(&run, st.completed + 3);   /* failed before: no checkpoint once a task ended */
+    rn_runner_cancel(run.r);
+    rt_ckrun_end(&run);
+    char jobdir[4096], from[4096];
+    struct rn_error err;
+    snprintf(jobdir, sizeof jobdir, "%s/early", ck);
+    ck_assert_msg(!rn_checkpoint_resolve(jobdir, from, sizeof from, NULL, &err), "%s", err.msg);
+    run = rt_ckrun_start(job, from);
+    finish_ok(&run);
+    CHECK_MSG(rows_out(job, &run, "short") == 0, "%s: the ended source ran again after the restore", backend);
+    rt_ckrun_end(&run);
+    run_text_ok(ref_text);
+    struct rt_lines got = rt_read_csv_parts(out), want = rt_read_csv_parts(ref);
+    CHECK_MSG(want.n > 0, "%s: the failure-free run wrote nothing", backend);
+    char *what = tu_fmt("%s: crash and restore after the short source ended against the failure-free run", backend);
+    rt_lines_expect_sorted(&got, &want, what);
+    free(what);
+    rt_lines_free(&got);
+    rt_lines_free(&want);
+    rn_job_free(job);
+    free(text);
+    free(ref_text);
+    free(ck);
+    free(out);
+    free(ref);
+}
+END_TEST
+
 START_TEST(at_least_once_checkpoints_complete_and_a_restore_loses_no_row)
 {
     const char *backend = rt_backends[_i];
@@ -1359,6 +1420,7 @@ static Suite *make_suite(void)
     TCase *run = tcase_create("run");
     tcase_add_checked_fixture(run, setup, teardown);
     tcase_add_loop_test(run, exactly_once_alignment_over_a_union_gives_the_failure_free_windows, 0, 2);
+    tcase_add_loop_test(run, checkpoints_go_on_after_a_source_ended_and_a_restore_does_not_rerun_it, 0, 2);
     tcase_add_loop_test(run, at_least_once_checkpoints_complete_and_a_restore_loses_no_row, 0, 2);
     tcase_add_loop_test(run, retention_keeps_the_last_checkpoints_and_shared_holds_exactly_their_files, 0, 2);
     tcase_add_test(run, retention_and_shared_files_stay_exact_across_a_restore);
