@@ -139,11 +139,39 @@ void rt_wait_checkpoints(struct rt_ckrun *run, uint64_t n)
     }
 }
 
+char *rt_slower_sources(const char *text, int factor)
+{
+    static const char key[] = "rate_limit: ";
+    size_t cap = strlen(text) + 1, n = 0;
+    char *o = malloc(cap);
+    ck_assert(o);
+    for (const char *p = text;;) {
+        const char *m = strstr(p, key);
+        size_t len = m ? (size_t)(m - p) + sizeof key - 1 : strlen(p);
+        memcpy(o + n, p, len);
+        n += len;
+        if (!m) break;
+        p = m + sizeof key - 1;
+        char *end;
+        long long rate = strtoll(p, &end, 10);
+        if (end == p) continue;
+        char num[32];
+        int w = snprintf(num, sizeof num, "%lld", rate <= 0 ? rate : rate / factor > 0 ? rate / factor : 1);
+        memcpy(o + n, num, (size_t)w); /* never longer than the number it replaces */
+        n += (size_t)w;
+        p = end;
+    }
+    o[n] = 0;
+    return o;
+}
+
 void rt_run_crash_restore(const rn_registry *reg, const char *text, const char *restore_text, uint32_t checkpoints)
 {
     rn_registry *own = reg ? NULL : rt_registry();
     if (!reg) reg = own;
-    struct rn_job *job = rt_parse_ok(reg, text);
+    char *slow = rt_slower_sources(text, RT_CRASH_RUN_SLOWER);
+    struct rn_job *job = rt_parse_ok(reg, slow);
+    free(slow);
     CHECK_MSG(job->checkpoint.enabled, "rt_run_crash_restore needs a job with a checkpoint block");
     struct rt_ckrun run = rt_ckrun_start(job, NULL);
     rt_wait_checkpoints(&run, checkpoints);

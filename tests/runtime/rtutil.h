@@ -63,12 +63,21 @@ void rt_ckrun_end(struct rt_ckrun *run);
  * (make its source slower) or they take longer than RT_RUN_WAIT_MS. */
 void rt_wait_checkpoints(struct rt_ckrun *run, uint64_t n);
 
-/* Crash and restore: parses and runs text (a job with a checkpoint block) until `checkpoints`
- * checkpoints completed, cancels it (like a crash: sinks commit nothing more), then parses and
- * runs restore_text (NULL: text; another parallelism: a rescale) restored from the latest
- * usable checkpoint in the job's checkpoint directory, to its end. Fails the test when the
- * first run ends before that many checkpoints completed (make its source slower: rate_limit)
- * or the second does not finish. reg NULL: the built-in operators. */
+/* A copy of a job's text with every `rate_limit: N` (N > 0) made N / factor (at least 1). */
+char *rt_slower_sources(const char *text, int factor);
+
+/* How much slower the crashed run of rt_run_crash_restore paces its sources than the text says:
+ * its checkpoints then complete long before its sources end, even on a loaded machine under
+ * ASan, while the restored run (and a failure-free run to compare with) keep the text's pace. */
+#define RT_CRASH_RUN_SLOWER 4
+
+/* Crash and restore: parses and runs text (a job with a checkpoint block) with its sources
+ * RT_CRASH_RUN_SLOWER times slower until `checkpoints` checkpoints completed, cancels it (like
+ * a crash: sinks commit nothing more), then parses and runs restore_text (NULL: text; another
+ * parallelism: a rescale) at its own pace, restored from the latest usable checkpoint in the
+ * job's checkpoint directory, to its end. Fails the test when the first run ends before that
+ * many checkpoints completed (make its source slower: rate_limit) or the second does not
+ * finish. reg NULL: the built-in operators. */
 void rt_run_crash_restore(const rn_registry *reg, const char *text, const char *restore_text, uint32_t checkpoints);
 
 /* ---- lists of lines ---- */

@@ -87,14 +87,17 @@ static void run_text_ok(const char *text)
     rn_job_free(job);
 }
 
-/* rt_run_crash_restore with something done between the crash and the restore: before_restore
- * runs with the directory of the checkpoint the job restarts from. */
+/* rt_run_crash_restore (the crashed run paced as slowly) with something done between the crash
+ * and the restore: before_restore runs with the directory of the checkpoint the job restarts from. */
 static void crash_and_restore(const char *text, uint64_t n, void (*before_restore)(const char *chk, void *), void *user)
 {
-    struct rn_job *job = parse(text);
-    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    char *slow = rt_slower_sources(text, RT_CRASH_RUN_SLOWER);
+    struct rn_job *crashed = parse(slow), *job = parse(text);
+    free(slow);
+    struct rt_ckrun run = rt_ckrun_start(crashed, NULL);
     rt_wait_checkpoints(&run, n);
     char *chk = crash(&run);
+    rn_job_free(crashed);
     if (before_restore) before_restore(chk, user);
     run = rt_ckrun_start(job, chk);
     finish_ok(&run);

@@ -15,11 +15,12 @@
  * (first/last, ties). The event-time inputs also hold rows far too late (every tenth row from
  * seq 1000 on, 60 s or more behind): late as soon as the operator has a watermark, so always
  * dropped in a failure-free run, they catch a restored operator that judges the first rows
- * after the restore (the crash comes after 2500 rows or more) against no watermark, before the
- * first one arrives, instead of the checkpoint's. Sliding windows and allowed lateness keep
- * panes alive after their windows fired, which catches a restored operator that fires them
- * again. The failure-free run keeps the rate limit (10000 rows/s): its first batches are then
- * far below 1000 rows, and no source runs a whole batch ahead of another.
+ * after the restore (the crash comes after 5 checkpoints 50 ms apart, with the sources paced at
+ * a quarter of RATE: 1250 rows or more) against no watermark, before the first one arrives,
+ * instead of the checkpoint's. Sliding windows and allowed lateness keep panes alive after their
+ * windows fired, which catches a restored operator that fires them again. The failure-free run
+ * keeps the rate limit (RATE, 20000 rows/s): its first batches are then far below 1000 rows,
+ * and no source runs a whole batch ahead of another.
  */
 #include <check.h>
 #include <inttypes.h>
