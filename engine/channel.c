@@ -137,7 +137,7 @@ static void local_destroy(struct rn_channel *ch)
     free(c);
 }
 
-static const struct rn_channel_ops local_ops = {local_send, local_try_recv, local_close, local_destroy};
+static const struct rn_channel_ops local_ops = {local_send, local_try_recv, local_close, local_destroy, NULL};
 
 struct rn_channel *rn_local_channel_create(uint32_t capacity, struct rn_mailbox *consumer)
 {

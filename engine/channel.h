@@ -1,8 +1,7 @@
 /*
  * channel.h — channels carry stream elements (batches, watermarks, end of input) from one
- * subtask to another, in order, bounded. The task code sees only this interface; today's
- * implementation is an in-process queue, the network channel of the distributed runtime will be
- * another implementation of the same operations.
+ * subtask to another, in order, bounded. The task code sees only this interface: an in-process
+ * queue (channel.c) or a network channel between task managers (runtime/net/net.h).
  *
  * Every consumer has one mailbox that all its input channels ring when they get an element, so a
  * task waits for "any input" without polling.
@@ -54,6 +53,9 @@ struct rn_channel_ops {
     /* Wakes blocked senders; later sends fail; elements still queued are released. */
     void (*close)(struct rn_channel *ch);
     void (*destroy)(struct rn_channel *ch);
+    /* What went wrong, or NULL (optional; in-process channels never fail): a network channel
+     * whose connection broke before its end of input. The consumer fails its task with it. */
+    const char *(*error)(struct rn_channel *ch);
 };
 
 struct rn_channel {
