@@ -835,6 +835,21 @@ static int run_source(struct task *t)
     }
 }
 
+/* A network input that broke before its end of input fails the task (in-process channels
+ * never fail). */
+static int inputs_failed(struct task *t)
+{
+    for (uint32_t i = 0; i < t->n_in; i++) {
+        struct rn_channel *ch = t->ins[i].ch;
+        const char *why = t->ins[i].eoi || !ch->ops->error ? NULL : ch->ops->error(ch);
+        if (why) {
+            snprintf(t->ops[0].error, sizeof t->ops[0].error, "input %u: %s", t->ins[i].port, why);
+            return RN_EIO;
+        }
+    }
+    return 0;
+}
+
 static int run_inputs(struct task *t)
 {
     for (;;) {
@@ -857,6 +872,7 @@ static int run_inputs(struct task *t)
         }
         if (t->n_eoi == t->n_in) return end_of_input(t);
         if (atomic_load(&t->run->cancelled)) return RN_ECANCELED;
+        if (!got && (trc = inputs_failed(t))) return trc;
         if (!got) rn_mailbox_wait_until(&t->mb, seq, t->run->ck ? rn__ck_wait_deadline(t, next_timer) : next_timer);
     }
 }
@@ -923,18 +939,27 @@ static void *task_main(void *arg)
 
 /* ---- building the execution graph ---- */
 
-static struct rn_channel *new_channel(struct rn_runner *r, struct rn_mailbox *consumer)
+/* Keeps ch to close and destroy with the runner; on failure destroys it. */
+static int add_channel(struct rn_runner *r, struct rn_channel *ch)
 {
     if (r->n_channels == r->cap_channels) {
         uint32_t cap = r->cap_channels ? r->cap_channels * 2 : 16;
         struct rn_channel **c = realloc(r->channels, cap * sizeof *c);
-        if (!c) return NULL;
+        if (!c) {
+            ch->ops->destroy(ch);
+            return RN_ENOMEM;
+        }
         r->channels = c;
         r->cap_channels = cap;
     }
+    r->channels[r->n_channels++] = ch;
+    return 0;
+}
+
+static struct rn_channel *new_channel(struct rn_runner *r, struct rn_mailbox *consumer)
+{
     struct rn_channel *ch = rn_local_channel_create(r->opts.channel_capacity, consumer);
-    if (ch) r->channels[r->n_channels++] = ch;
-    return ch;
+    return ch && add_channel(r, ch) == 0 ? ch : NULL;
 }
 
 static bool chainable(const struct rn_job *job, uint32_t n, const uint32_t *consumers)
@@ -983,8 +1008,20 @@ static int connect(struct rn_runner *r, uint32_t pc, uint32_t out_port, uint32_t
         if (!e->targets) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
         for (uint32_t k = 0; k < e->n_targets; k++) {
             struct task *ct = &C->tasks[part == RN_PART_FORWARD ? i : k];
-            struct rn_channel *ch = new_channel(r, &ct->mb);
-            if (!ch || add_in(ct, ch, port)) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+            uint32_t index = r->n_edges++;
+            if (!t->local && !ct->local) continue;   /* between two other processes */
+            struct rn_channel *ch;
+            if (t->local && ct->local) {
+                ch = new_channel(r, &ct->mb);
+                if (!ch) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+            } else {
+                const struct rn_run_placement *pl = r->opts.placement;
+                ch = t->local ? pl->out(pl->user, index, cc, ct->subtask, err)
+                              : pl->in(pl->user, index, schema, r->opts.channel_capacity ? r->opts.channel_capacity : 8,
+                                       &ct->mb, err);
+                if (!ch || add_channel(r, ch)) return ch ? rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory") : err->code;
+            }
+            if (ct->local && add_in(ct, ch, port)) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
             e->targets[k] = ch;
         }
         if (part == RN_PART_HASH) {
@@ -1019,6 +1056,26 @@ static void remove_stale_state_dirs(const char *base)
     if (d) closedir(d);
 }
 
+uint32_t rn_runner_plan(const struct rn_job *job, uint32_t *chain_of, uint32_t *chain_parallelism)
+{
+    uint32_t n = job->n_nodes, n_chains = 0;
+    uint32_t *consumers = calloc(n ? n : 1, sizeof *consumers);
+    if (!consumers) return 0;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < job->nodes[i].n_inputs; k++) consumers[job->nodes[i].inputs[k]]++;
+    /* chains, in topological order */
+    for (uint32_t i = 0; i < n; i++) {
+        if (chainable(job, i, consumers)) {
+            chain_of[i] = chain_of[job->nodes[i].inputs[0]];
+        } else {
+            chain_of[i] = n_chains;
+            chain_parallelism[n_chains++] = job->nodes[i].parallelism;
+        }
+    }
+    free(consumers);
+    return n_chains;
+}
+
 rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_options *opts, struct rn_error *err)
 {
     rn_runner *r = calloc(1, sizeof *r);
@@ -1037,27 +1094,28 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
         remove_stale_state_dirs(base && *base ? base : "/tmp");
     }
     uint32_t n = job->n_nodes;
-    uint32_t *consumers = calloc(n, sizeof *consumers);
+    uint32_t *parallelism = calloc(n ? n : 1, sizeof *parallelism);
     r->chain_of = calloc(n, sizeof *r->chain_of);
     r->pos_of = calloc(n, sizeof *r->pos_of);
     r->chains = calloc(n, sizeof *r->chains);
-    if (!consumers || !r->chain_of || !r->pos_of || !r->chains) goto oom;
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t k = 0; k < job->nodes[i].n_inputs; k++) consumers[job->nodes[i].inputs[k]]++;
-    /* chains, in topological order */
+    if (!parallelism || !r->chain_of || !r->pos_of || !r->chains) goto oom;
+    r->n_chains = rn_runner_plan(job, r->chain_of, parallelism);
+    for (uint32_t c = 0; c < r->n_chains; c++) {
+        r->chains[c].parallelism = parallelism[c];
+        r->chains[c].nodes = calloc(n, sizeof *r->chains[c].nodes);
+        if (!r->chains[c].nodes) goto oom;
+    }
+    free(parallelism);
+    parallelism = NULL;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t c;
-        if (chainable(job, i, consumers)) {
-            c = r->chain_of[job->nodes[i].inputs[0]];
-        } else {
-            c = r->n_chains++;
-            r->chains[c].parallelism = job->nodes[i].parallelism;
-            r->chains[c].nodes = calloc(n, sizeof *r->chains[c].nodes);
-            if (!r->chains[c].nodes) goto oom;
-        }
-        r->chain_of[i] = c;
-        r->pos_of[i] = r->chains[c].n_nodes;
-        r->chains[c].nodes[r->chains[c].n_nodes++] = i;
+        struct chain *ch = &r->chains[r->chain_of[i]];
+        r->pos_of[i] = ch->n_nodes;
+        ch->nodes[ch->n_nodes++] = i;
+    }
+    if (r->opts.placement && job->checkpoint.enabled) {
+        rn_error_set(err, RN_EINVAL, 0, 0, "jobs with a checkpoint block cannot run distributed yet");
+        rn_runner_destroy(r);
+        return NULL;
     }
     /* tasks */
     for (uint32_t c = 0; c < r->n_chains; c++) {
@@ -1073,6 +1131,8 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
             t->n_ops = ch->n_nodes;
             t->watermark = INT64_MIN;
             t->failed_pos = -1;
+            t->local = !r->opts.placement || r->opts.placement->local(r->opts.placement->user, c, s);
+            r->n_local += t->local;
             rn_mailbox_init(&t->mb);
             t->ops = calloc(t->n_ops, sizeof *t->ops);
             if (!t->ops) goto oom;
@@ -1099,20 +1159,18 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
             uint32_t prod = node->inputs[k];
             if (connect(r, r->chain_of[prod], node->input_ports[k], r->chain_of[i], k, edge_partition(job, node, prod),
                         node->input_key_by ? node->input_key_by[k] : NULL, err)) {
-                free(consumers);
                 rn_runner_destroy(r);
                 return NULL;
             }
         }
     }
-    free(consumers);
     if (rn__ck_create(r, err)) {
         rn_runner_destroy(r);
         return NULL;
     }
     return r;
 oom:
-    free(consumers);
+    free(parallelism);
     rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory building the execution graph");
     rn_runner_destroy(r);
     return NULL;
@@ -1124,23 +1182,28 @@ int rn_runner_start(rn_runner *r, struct rn_error *err)
     atomic_store(&r->state, RN_RUN_RUNNING);
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     pthread_mutex_lock(&r->mu);
-    for (uint32_t c = 0; c < r->n_chains; c++) r->running += r->chains[c].parallelism;
+    r->running = r->n_local ? r->n_local : 1;
     pthread_mutex_unlock(&r->mu);
+    if (!r->n_local) {
+        task_done(r);   /* nothing placed here: ended at once */
+        return 0;
+    }
+    uint32_t started = 0;
     for (uint32_t c = 0; c < r->n_chains; c++)
         for (uint32_t s = 0; s < r->chains[c].parallelism; s++) {
             struct task *t = &r->chains[c].tasks[s];
+            if (!t->local) continue;
             if (pthread_create(&t->thread, NULL, task_main, t)) {
                 /* the tasks never started do not count */
                 pthread_mutex_lock(&r->mu);
-                uint32_t missing = 0;
-                for (uint32_t c2 = c; c2 < r->n_chains; c2++) missing += r->chains[c2].parallelism - (c2 == c ? s : 0);
-                r->running -= missing;
+                r->running -= r->n_local - started - 1;
                 pthread_mutex_unlock(&r->mu);
                 fail_job(r, "cannot start a thread for task %u", c);
-                if (r->running == 0) task_done(r);
+                task_done(r);   /* in place of this task */
                 return rn_error_set(err, RN_ENOMEM, 0, 0, "cannot start threads");
             }
             t->started = true;
+            started++;
         }
     return 0;
 }

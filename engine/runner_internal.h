@@ -112,6 +112,7 @@ struct task {
     struct rn_mailbox mb;
     pthread_t thread;
     bool started;
+    bool local;                   /* runs in this process (always, unless placement says otherwise) */
     int64_t watermark;
     int failed_pos;               /* the operator whose callback failed first, or -1 */
     /* sources with a watermark idle_timeout */
@@ -141,7 +142,9 @@ struct rn_runner {
     struct chain *chains;
     uint32_t *chain_of, *pos_of; /* per node */
     uint32_t n_channels, cap_channels;
-    struct rn_channel **channels;
+    struct rn_channel **channels;  /* every channel this process holds an end of */
+    uint32_t n_edges;             /* channels of the whole graph (numbering network channels) */
+    uint32_t n_local;             /* tasks run here */
     _Atomic bool cancelled;
     _Atomic bool stopped;         /* a stop-with-savepoint completed: the job ends as cancelled */
     _Atomic int state;

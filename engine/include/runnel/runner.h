@@ -24,13 +24,41 @@ extern "C" {
 
 typedef struct rn_runner rn_runner;
 
+struct rn_channel;
+struct rn_mailbox;
+
+/* Distributed execution (runtime/tm.c): which tasks of the execution graph run in this process,
+ * and the network channels to and from the tasks that run elsewhere. Every process builds the
+ * same graph from the same job, so a task is named by (chain, subtask) and a channel by its
+ * index, both the same everywhere (rn_runner_plan gives the chains). */
+struct rn_run_placement {
+    void *user;
+    /* Whether task (chain, subtask) runs here. */
+    bool (*local)(void *user, uint32_t chain, uint32_t subtask);
+    /* The sending end of channel `index` from a task here to consumer task (chain, subtask)
+     * elsewhere; NULL with err on failure. The runner destroys it (its ops). */
+    struct rn_channel *(*out)(void *user, uint32_t index, uint32_t chain, uint32_t subtask, struct rn_error *err);
+    /* The receiving end of channel `index` from a producer elsewhere to a task here: elements
+     * of schema, capacity queued, announced on consumer. */
+    struct rn_channel *(*in)(void *user, uint32_t index, const rn_schema *schema, uint32_t capacity,
+                             struct rn_mailbox *consumer, struct rn_error *err);
+};
+
 struct rn_run_options {
     uint32_t channel_capacity;   /* elements per channel; 0 = 8 */
     FILE *log;                   /* operator logs and the summary; NULL = stderr */
     /* A checkpoint or savepoint directory (one holding _metadata; rn_checkpoint_resolve turns
      * what a user names into one) to start from; NULL: a fresh start. */
     const char *restore;
+    /* NULL: every task runs here (runnel run). Otherwise only the local ones; jobs with a
+     * checkpoint block are refused in this mode for now. */
+    const struct rn_run_placement *placement;
 };
+
+/* The execution graph's chains: the number of chains, and per node its chain (chain_of, n_nodes
+ * entries) and per chain its parallelism (chain_parallelism, n_nodes entries at most). The same
+ * as rn_runner_create builds. */
+uint32_t rn_runner_plan(const struct rn_job *job, uint32_t *chain_of, uint32_t *chain_parallelism);
 
 enum rn_run_state { RN_RUN_CREATED, RN_RUN_RUNNING, RN_RUN_FINISHED, RN_RUN_FAILED, RN_RUN_CANCELLED };
 
