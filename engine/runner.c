@@ -531,7 +531,18 @@ static int emit(struct rn_op_ctx *ctx, struct split *sp, struct rn_batch *b)
     return rc;
 }
 
-static int send_el(struct rn_channel *ch, struct rn_element *el) { return ch->ops->send(ch, el); }
+/* Sends el, counting the time the task spent in send (blocked on a full channel: back-pressure). */
+static int send_el(struct task *t, struct rn_channel *ch, struct rn_element *el)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = ch->ops->send(ch, el);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    atomic_fetch_add_explicit(&t->out_wait_ns,
+                              (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)),
+                              memory_order_relaxed);
+    return rc;
+}
 
 static int ensure_sel(struct out_edge *e, uint32_t n)
 {
@@ -582,13 +593,13 @@ static int route_hash(struct task *t, struct out_edge *e, struct rn_batch *b)
         if (!e->sel_n[k]) continue;
         if (e->sel_n[k] == n) {   /* the whole batch goes to one subtask: no copy */
             struct rn_element el = {RN_EL_BATCH, rn_batch_ref(b), 0};
-            rc = send_el(e->targets[k], &el);
+            rc = send_el(t, e->targets[k], &el);
             break;
         }
         struct rn_batch *part = rn_batch_select(b, e->sel[k], e->sel_n[k]);
         if (!part) return RN_ENOMEM;
         struct rn_element el = {RN_EL_BATCH, part, 0};
-        rc = send_el(e->targets[k], &el);
+        rc = send_el(t, e->targets[k], &el);
     }
     return rc;
 }
@@ -625,12 +636,12 @@ static int route(struct task *t, struct rn_batch *b, uint32_t port)
         case RN_PART_BROADCAST:
             for (uint32_t k = 0; k < e->n_targets && rc == 0; k++) {
                 struct rn_element el = {RN_EL_BATCH, rn_batch_ref(b), 0};
-                rc = send_el(e->targets[k], &el);
+                rc = send_el(t, e->targets[k], &el);
             }
             break;
         default: {   /* forward has one target; rebalance goes round robin */
             struct rn_element el = {RN_EL_BATCH, rn_batch_ref(b), 0};
-            rc = send_el(e->targets[e->rr++ % e->n_targets], &el);
+            rc = send_el(t, e->targets[e->rr++ % e->n_targets], &el);
         }
         }
     }
@@ -644,7 +655,7 @@ static int broadcast_el(struct task *t, enum rn_el_kind kind, int64_t wm)
     for (uint32_t o = 0; o < t->n_out; o++)
         for (uint32_t k = 0; k < t->outs[o].n_targets; k++) {
             struct rn_element el = {kind, NULL, wm};
-            int r = send_el(t->outs[o].targets[k], &el);
+            int r = send_el(t, t->outs[o].targets[k], &el);
             if (r && !rc) rc = r;
         }
     return rc;
@@ -1275,6 +1286,14 @@ bool rn_runner_node_metric(const rn_runner *r, uint32_t node, uint32_t i, const 
         }
     }
     return false;
+}
+
+uint64_t rn_runner_node_out_wait_ms(const rn_runner *r, uint32_t node)
+{
+    const struct chain *ch = &r->chains[r->chain_of[node]];
+    uint64_t ns = 0;
+    for (uint32_t s = 0; s < ch->parallelism; s++) ns += atomic_load(&ch->tasks[s].out_wait_ns);
+    return ns / 1000000;
 }
 
 double rn_runner_elapsed(const rn_runner *r)

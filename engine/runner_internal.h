@@ -113,6 +113,7 @@ struct task {
     pthread_t thread;
     bool started;
     bool local;                   /* runs in this process (always, unless placement says otherwise) */
+    _Atomic uint64_t out_wait_ns; /* time spent sending (blocked on full channels: back-pressure) */
     int64_t watermark;
     int failed_pos;               /* the operator whose callback failed first, or -1 */
     /* sources with a watermark idle_timeout */

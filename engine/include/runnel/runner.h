@@ -77,6 +77,9 @@ enum rn_run_state rn_runner_state(const rn_runner *r, const char **error);
 /* Rows in and out of a node, summed over its subtasks; seconds since start. */
 void rn_runner_node_stats(const rn_runner *r, uint32_t node, uint64_t *rows_in, uint64_t *rows_out);
 double rn_runner_elapsed(const rn_runner *r);
+/* Milliseconds the node's subtasks here spent sending to their consumers, summed (time blocked
+ * on full channels: its back-pressure; per second of wall time, the back-pressured ratio). */
+uint64_t rn_runner_node_out_wait_ms(const rn_runner *r, uint32_t node);
 /* Operator counters (rn_op_metric) of a node summed over its subtasks: the i-th name and value;
  * false past the last. */
 bool rn_runner_node_metric(const rn_runner *r, uint32_t node, uint32_t i, const char **name, uint64_t *value);
