@@ -210,6 +210,74 @@ static int add_shared(struct rn_ck_part *part, const char *name, const char *pat
     return 0;
 }
 
+/* Parts as protobuf SubtaskStates pointing into them (nothing copied). */
+struct pb_parts {
+    Runnel__SubtaskState *st, **stp;
+    Runnel__SharedFile *sh, **shp;
+    Runnel__PrivateFile *pf, **pfp;
+};
+
+static void pb_parts_free(struct pb_parts *o)
+{
+    free(o->st);
+    free(o->stp);
+    free(o->sh);
+    free(o->shp);
+    free(o->pf);
+    free(o->pfp);
+    memset(o, 0, sizeof *o);
+}
+
+static int pb_parts_build(const struct rn_ck_part *parts, size_t n_parts, struct pb_parts *o)
+{
+    memset(o, 0, sizeof *o);
+    size_t n_sh = 0, n_f = 0;
+    for (size_t i = 0; i < n_parts; i++) n_sh += parts[i].n_shared, n_f += parts[i].n_files;
+    o->st = calloc(n_parts ? n_parts : 1, sizeof *o->st);
+    o->stp = calloc(n_parts ? n_parts : 1, sizeof *o->stp);
+    o->sh = calloc(n_sh ? n_sh : 1, sizeof *o->sh);
+    o->shp = calloc(n_sh ? n_sh : 1, sizeof *o->shp);
+    o->pf = calloc(n_f ? n_f : 1, sizeof *o->pf);
+    o->pfp = calloc(n_f ? n_f : 1, sizeof *o->pfp);
+    if (!o->st || !o->stp || !o->sh || !o->shp || !o->pf || !o->pfp) {
+        pb_parts_free(o);
+        return RN_ENOMEM;
+    }
+    size_t ks = 0, kf = 0;
+    for (size_t i = 0; i < n_parts; i++) {
+        const struct rn_ck_part *p = &parts[i];
+        Runnel__SubtaskState *st = &o->st[i];
+        runnel__subtask_state__init(st);
+        o->stp[i] = st;
+        st->node = p->node;
+        st->subtask = p->subtask;
+        st->parallelism = p->parallelism;
+        st->kg_first = p->kg_first;
+        st->kg_last = p->kg_last;
+        st->keyed = p->keyed ? p->keyed : "";
+        st->opstate = p->opstate ? p->opstate : "";
+        st->finished = p->finished;
+        st->shared = &o->shp[ks];
+        st->n_shared = p->n_shared;
+        for (size_t k = 0; k < p->n_shared; k++, ks++) {
+            runnel__shared_file__init(&o->sh[ks]);
+            o->sh[ks].name = p->shared[k].name;
+            o->sh[ks].path = p->shared[k].path;
+            o->sh[ks].size = p->shared[k].size;
+            o->shp[ks] = &o->sh[ks];
+        }
+        st->files = &o->pfp[kf];
+        st->n_files = p->n_files;
+        for (size_t k = 0; k < p->n_files; k++, kf++) {
+            runnel__private_file__init(&o->pf[kf]);
+            o->pf[kf].path = p->files[k].path;
+            o->pf[kf].size = p->files[k].size;
+            o->pfp[kf] = &o->pf[kf];
+        }
+    }
+    return 0;
+}
+
 static int write_meta(const char *dir, const struct rn_job *job, int64_t id, bool savepoint, bool finished,
                       const struct rn_ck_part *parts, size_t n_parts, uint64_t bytes, struct rn_error *err)
 {
@@ -227,53 +295,14 @@ static int write_meta(const char *dir, const struct rn_job *job, int64_t id, boo
     size_t joblen = 0;
     if (!rn_job_pack(job, &jobbuf, &joblen)) m.job = runnel__job_graph__unpack(NULL, joblen, jobbuf);
     free(jobbuf);
-    Runnel__SubtaskState *st = calloc(n_parts ? n_parts : 1, sizeof *st);
-    Runnel__SubtaskState **stp = calloc(n_parts ? n_parts : 1, sizeof *stp);
-    size_t n_sh = 0, n_f = 0;
-    for (size_t i = 0; i < n_parts; i++) n_sh += parts[i].n_shared, n_f += parts[i].n_files;
-    Runnel__SharedFile *sh = calloc(n_sh ? n_sh : 1, sizeof *sh);
-    Runnel__SharedFile **shp = calloc(n_sh ? n_sh : 1, sizeof *shp);
-    Runnel__PrivateFile *pf = calloc(n_f ? n_f : 1, sizeof *pf);
-    Runnel__PrivateFile **pfp = calloc(n_f ? n_f : 1, sizeof *pfp);
+    struct pb_parts pb;
     uint8_t *buf = NULL;
     int rc = 0;
-    if (!st || !stp || !sh || !shp || !pf || !pfp) {
+    if (pb_parts_build(parts, n_parts, &pb)) {
         rc = rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
         goto out;
     }
-    size_t ks = 0, kf = 0;
-    for (size_t i = 0; i < n_parts; i++) {
-        const struct rn_ck_part *p = &parts[i];
-        Runnel__SubtaskState *s = &st[i];
-        runnel__subtask_state__init(s);
-        stp[i] = s;
-        s->node = p->node;
-        s->subtask = p->subtask;
-        s->parallelism = p->parallelism;
-        s->kg_first = p->kg_first;
-        s->kg_last = p->kg_last;
-        s->keyed = p->keyed ? p->keyed : "";
-        s->opstate = p->opstate ? p->opstate : "";
-        s->finished = p->finished;
-        s->shared = &shp[ks];
-        s->n_shared = p->n_shared;
-        for (size_t k = 0; k < p->n_shared; k++, ks++) {
-            runnel__shared_file__init(&sh[ks]);
-            sh[ks].name = p->shared[k].name;
-            sh[ks].path = p->shared[k].path;
-            sh[ks].size = p->shared[k].size;
-            shp[ks] = &sh[ks];
-        }
-        s->files = &pfp[kf];
-        s->n_files = p->n_files;
-        for (size_t k = 0; k < p->n_files; k++, kf++) {
-            runnel__private_file__init(&pf[kf]);
-            pf[kf].path = p->files[k].path;
-            pf[kf].size = p->files[k].size;
-            pfp[kf] = &pf[kf];
-        }
-    }
-    m.states = stp;
+    m.states = pb.stp;
     m.n_states = n_parts;
     size_t len = runnel__checkpoint_metadata__get_packed_size(&m);
     if (len > META_MAX || !(buf = malloc(len + 16))) {
@@ -307,18 +336,88 @@ static int write_meta(const char *dir, const struct rn_job *job, int64_t id, boo
 out:
     if (m.job) runnel__job_graph__free_unpacked(m.job, NULL);
     free(buf);
-    free(st);
-    free(stp);
-    free(sh);
-    free(shp);
-    free(pf);
-    free(pfp);
+    pb_parts_free(&pb);
     return rc;
 }
 
 static int corrupt(struct rn_error *err, const char *dir, const char *what)
 {
     return rn_error_set(err, RN_ECORRUPT, 0, 0, "checkpoint %s is corrupt: %s", dir, what);
+}
+
+/* One operator subtask's state from its protobuf, checked: 0, RN_ECORRUPT (an impossible
+ * subtask or key-group range, a path that leaves the checkpoint), RN_ENOMEM. p is filled as far
+ * as it got (rn__ck_part_clear frees it). */
+static int part_from_pb(const Runnel__SubtaskState *s, uint32_t max_parallelism, struct rn_ck_part *p)
+{
+    if (!s->node || !*s->node || s->parallelism == 0 || s->subtask >= s->parallelism || s->kg_first > s->kg_last ||
+        s->kg_last >= max_parallelism)
+        return RN_ECORRUPT;
+    p->node = strdup(s->node);
+    p->subtask = s->subtask;
+    p->parallelism = s->parallelism;
+    p->kg_first = s->kg_first;
+    p->kg_last = s->kg_last;
+    p->finished = s->finished;
+    int rc = p->node ? 0 : RN_ENOMEM;
+    if (!rc && s->keyed && *s->keyed) rc = safe_rel(s->keyed) ? ((p->keyed = strdup(s->keyed)) ? 0 : RN_ENOMEM) : RN_ECORRUPT;
+    if (!rc && s->opstate && *s->opstate)
+        rc = safe_rel(s->opstate) ? ((p->opstate = strdup(s->opstate)) ? 0 : RN_ENOMEM) : RN_ECORRUPT;
+    for (size_t k = 0; !rc && k < s->n_shared; k++) {
+        const Runnel__SharedFile *f = s->shared[k];
+        if (!f->name || !f->path || !safe_rel(f->name) || strchr(f->name, '/') || !safe_rel(f->path)) rc = RN_ECORRUPT;
+        else rc = add_shared(p, f->name, f->path, f->size);
+    }
+    for (size_t k = 0; !rc && k < s->n_files; k++) {
+        if (!s->files[k]->path || !safe_rel(s->files[k]->path)) rc = RN_ECORRUPT;
+        else rc = add_file(p, s->files[k]->path, s->files[k]->size);
+    }
+    return rc;
+}
+
+int rn__ck_parts_pack(const struct rn_ck_part *parts, size_t n, uint8_t **out, size_t *len)
+{
+    struct pb_parts pb;
+    if (pb_parts_build(parts, n, &pb)) return RN_ENOMEM;
+    Runnel__CheckpointMetadata m;
+    runnel__checkpoint_metadata__init(&m);
+    m.version = META_VERSION;
+    m.states = pb.stp;
+    m.n_states = n;
+    *len = runnel__checkpoint_metadata__get_packed_size(&m);
+    *out = malloc(*len ? *len : 1);
+    if (*out) runnel__checkpoint_metadata__pack(&m, *out);
+    pb_parts_free(&pb);
+    return *out ? 0 : RN_ENOMEM;
+}
+
+int rn__ck_parts_unpack(const uint8_t *buf, size_t len, uint32_t max_parallelism, struct rn_ck_part **out, size_t *n,
+                        struct rn_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (len > META_MAX) return rn_error_set(err, RN_ECORRUPT, 0, 0, "checkpoint parts of %zu bytes: too large", len);
+    Runnel__CheckpointMetadata *m = runnel__checkpoint_metadata__unpack(NULL, len, buf);
+    if (!m) return rn_error_set(err, RN_ECORRUPT, 0, 0, "checkpoint parts that do not decode");
+    int rc = 0;
+    struct rn_ck_part *parts = calloc(m->n_states ? m->n_states : 1, sizeof *parts);
+    size_t k = 0;
+    if (!parts) rc = rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    for (size_t i = 0; !rc && i < m->n_states; i++) {
+        rc = part_from_pb(m->states[i], max_parallelism, &parts[k++]);
+        if (rc == RN_ECORRUPT)
+            rn_error_set(err, rc, 0, 0, "checkpoint parts with an impossible subtask, key-group range or path");
+        else if (rc) rn_error_set(err, rc, 0, 0, "out of memory");
+    }
+    runnel__checkpoint_metadata__free_unpacked(m, NULL);
+    if (rc) {
+        for (size_t i = 0; i < k; i++) rn__ck_part_clear(&parts[i]);
+        free(parts);
+        return rc;
+    }
+    *out = parts;
+    *n = k;
+    return 0;
 }
 
 /* Decodes dir/_metadata into out (files not checked). */
@@ -382,33 +481,9 @@ static int meta_decode(const char *dir, struct rn_ck_meta *out, struct rn_error 
     out->parts = calloc(m->n_states ? m->n_states : 1, sizeof *out->parts);
     if (!out->job_name || !out->dir || !jd || !out->parts) rc = rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
     for (size_t i = 0; !rc && i < m->n_states; i++) {
-        const Runnel__SubtaskState *s = m->states[i];
-        struct rn_ck_part *p = &out->parts[out->n_parts++];
-        if (!s->node || !*s->node || s->parallelism == 0 || s->subtask >= s->parallelism || s->kg_first > s->kg_last ||
-            s->kg_last >= out->max_parallelism) {
-            rc = corrupt(err, dir, "an operator state has an impossible subtask or key-group range");
-            break;
-        }
-        p->node = strdup(s->node);
-        p->subtask = s->subtask;
-        p->parallelism = s->parallelism;
-        p->kg_first = s->kg_first;
-        p->kg_last = s->kg_last;
-        p->finished = s->finished;
-        if (!p->node) rc = RN_ENOMEM;
-        if (!rc && s->keyed && *s->keyed) rc = safe_rel(s->keyed) ? ((p->keyed = strdup(s->keyed)) ? 0 : RN_ENOMEM) : RN_ECORRUPT;
-        if (!rc && s->opstate && *s->opstate)
-            rc = safe_rel(s->opstate) ? ((p->opstate = strdup(s->opstate)) ? 0 : RN_ENOMEM) : RN_ECORRUPT;
-        for (size_t k = 0; !rc && k < s->n_shared; k++) {
-            const Runnel__SharedFile *f = s->shared[k];
-            if (!safe_rel(f->name) || strchr(f->name, '/') || !safe_rel(f->path)) rc = RN_ECORRUPT;
-            else rc = add_shared(p, f->name, f->path, f->size);
-        }
-        for (size_t k = 0; !rc && k < s->n_files; k++) {
-            if (!safe_rel(s->files[k]->path)) rc = RN_ECORRUPT;
-            else rc = add_file(p, s->files[k]->path, s->files[k]->size);
-        }
-        if (rc == RN_ECORRUPT) corrupt(err, dir, "a file path in its metadata leaves the checkpoint directory");
+        rc = part_from_pb(m->states[i], out->max_parallelism, &out->parts[out->n_parts++]);
+        if (rc == RN_ECORRUPT) corrupt(err, dir, "an operator state has an impossible subtask or key-group range, or a "
+                                                 "file path in its metadata leaves the checkpoint directory");
         else if (rc == RN_ENOMEM) rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
     }
     runnel__checkpoint_metadata__free_unpacked(m, NULL);

@@ -40,6 +40,13 @@ struct rn_ck_part {
     bool finished;               /* the subtask had ended: a restore does not run it again */
 };
 void rn__ck_part_clear(struct rn_ck_part *p);
+/* Parts as a packed runnel.CheckpointMetadata holding only them (a task manager's
+ * acknowledgement to the job manager); *out is the caller's. 0 or RN_ENOMEM. */
+int rn__ck_parts_pack(const struct rn_ck_part *parts, size_t n, uint8_t **out, size_t *len);
+/* Back, every part checked as in a metadata file (RN_ECORRUPT, err says what); *out (n parts)
+ * is the caller's: rn__ck_part_clear each, free the array. */
+int rn__ck_parts_unpack(const uint8_t *buf, size_t len, uint32_t max_parallelism, struct rn_ck_part **out, size_t *n,
+                        struct rn_error *err);
 
 /* A checkpoint read back. */
 struct rn_ck_meta {

@@ -1123,8 +1123,8 @@ rn_runner *rn_runner_create(const struct rn_job *job, const struct rn_run_option
         r->pos_of[i] = ch->n_nodes;
         ch->nodes[ch->n_nodes++] = i;
     }
-    if (r->opts.placement && job->checkpoint.enabled) {
-        rn_error_set(err, RN_EINVAL, 0, 0, "jobs with a checkpoint block cannot run distributed yet");
+    if (r->opts.placement && job->checkpoint.enabled && !r->opts.coordinator) {
+        rn_error_set(err, RN_EINVAL, 0, 0, "a distributed run of a job with checkpoints needs a coordinator");
         rn_runner_destroy(r);
         return NULL;
     }
@@ -1311,6 +1311,7 @@ uint32_t rn_runner_n_tasks(const rn_runner *r)
     return n;
 }
 
+uint32_t rn_runner_n_local_tasks(const rn_runner *r) { return r->n_local; }
 uint32_t rn_runner_n_channels(const rn_runner *r) { return r->n_channels; }
 uint32_t rn__n_tasks(const struct rn_runner *r) { return rn_runner_n_tasks(r); }
 

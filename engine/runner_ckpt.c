@@ -50,6 +50,7 @@ struct upload {
 struct pending {
     int64_t id;
     bool savepoint, stop, final;
+    bool acked;                   /* remote: this process's parts went to the coordinator */
     char *dir;
     int64_t start_ms;
     uint32_t acks;
@@ -69,7 +70,10 @@ struct result {
 struct ckpt {
     const struct rn_checkpoint_spec *spec;
     bool enabled;                 /* takes checkpoints (not only restores) */
+    const struct rn_run_coordinator *remote;  /* coordinated by another process (no store here) */
     struct rn_ck_store *store;
+    char *job_dir;                /* the job's checkpoint directory (the store's) */
+    bool ended_told;              /* remote: every task here ended, and the coordinator knows */
     char *savepoint_root;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -142,6 +146,9 @@ bool rn__ck_exactly_once(const struct rn_runner *r)
 }
 bool rn__ck_commit_only(const struct rn_runner *r) { return r->ck && r->ck->commit_only; }
 
+/* Tasks that take part here (those of this process). */
+static uint32_t n_tasks_here(const struct rn_runner *r) { return r->n_local; }
+
 /* ---- coordinator state (ck->mu held) ---- */
 
 static void add_result(struct ckpt *ck, int64_t id, int rc, const char *msg, const char *path)
@@ -176,7 +183,12 @@ static void abort_pending(struct rn_runner *r, const char *why, bool quiet)
     struct pending *p = ck->pend;
     if (!p) return;
     ck->pend = NULL;
-    rn__ck_store_discard(ck->store, p->dir);
+    if (ck->remote) {
+        /* the coordinator removes its directory; a failure here is a decline */
+        if (!quiet && !p->acked) ck->remote->ack(ck->remote->user, p->id, NULL, 0, 0, 0, why);
+    } else {
+        rn__ck_store_discard(ck->store, p->dir);
+    }
     if (!quiet) {
         ck->stats.failed++;
         snprintf(ck->stats.last_error, sizeof ck->stats.last_error, "%s", why);
@@ -195,29 +207,16 @@ static void ring_all(struct rn_runner *r)
     EACH_TASK(r, t) rn_mailbox_ring(&t->mb);
 }
 
-/* Starts checkpoint id: its directory, and (unless final) the trigger at every source. */
-static int start_pending(struct rn_runner *r, bool savepoint, const char *dir, bool stop, bool final,
+/* Begins checkpoint id in directory d (taken over): the pending state, and (unless final) the
+ * trigger at every source and ended task here. */
+static int begin_pending(struct rn_runner *r, int64_t id, char *d, bool savepoint, bool stop, bool final,
                          struct rn_error *err)
 {
     struct ckpt *ck = r->ck;
     struct pending *p = calloc(1, sizeof *p);
-    if (!p) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
-    int64_t id = ck->last_id + 1;
-    char *d = NULL;
-    int n;
-    if (!savepoint) n = asprintf(&d, "%s/chk-%" PRId64, rn__ck_store_dir(ck->store), id);
-    else if (dir) n = asprintf(&d, "%s", dir);
-    else n = asprintf(&d, "%s/savepoint-%" PRId64 "-%" PRId64, ck->savepoint_root, id, wall_ms());
-    if (n < 0) {
-        free(p);
-        return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
-    }
-    struct stat st;
-    if (savepoint && !stat(d, &st)) {
-        int rc = rn_error_set(err, RN_EINVAL, 0, 0, "savepoint directory %s exists already", d);
+    if (!p) {
         free(d);
-        free(p);
-        return rc;
+        return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
     }
     if (rn__mkdir_p(d)) {
         int e = errno;
@@ -226,7 +225,7 @@ static int start_pending(struct rn_runner *r, bool savepoint, const char *dir, b
         free(p);
         return rc;
     }
-    ck->last_id = id;
+    if (id > ck->last_id) ck->last_id = id;
     p->id = id;
     p->savepoint = savepoint;
     p->stop = stop;
@@ -235,11 +234,32 @@ static int start_pending(struct rn_runner *r, bool savepoint, const char *dir, b
     p->start_ms = wall_ms();
     ck->pend = p;
     if (!final)
-        EACH_TASK(r, t) if (t->n_in == 0 || atomic_load(&t->finished)) {
+        EACH_TASK(r, t) if (t->local && (t->n_in == 0 || atomic_load(&t->finished))) {
             atomic_store(&t->trigger, id);
             rn_mailbox_ring(&t->mb);
         }
     return 0;
+}
+
+/* Starts the next checkpoint: its directory, then begin_pending. */
+static int start_pending(struct rn_runner *r, bool savepoint, const char *dir, bool stop, bool final,
+                         struct rn_error *err)
+{
+    struct ckpt *ck = r->ck;
+    int64_t id = ck->last_id + 1;
+    char *d = NULL;
+    int n;
+    if (!savepoint) n = asprintf(&d, "%s/chk-%" PRId64, ck->job_dir, id);
+    else if (dir) n = asprintf(&d, "%s", dir);
+    else n = asprintf(&d, "%s/savepoint-%" PRId64 "-%" PRId64, ck->savepoint_root, id, wall_ms());
+    if (n < 0) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    struct stat st;
+    if (savepoint && !stat(d, &st)) {
+        int rc = rn_error_set(err, RN_EINVAL, 0, 0, "savepoint directory %s exists already", d);
+        free(d);
+        return rc;
+    }
+    return begin_pending(r, id, d, savepoint, stop, final, err);
 }
 
 /* After checkpoint p completed (on the uploader thread, so nothing else uploads now): what each
@@ -247,7 +267,7 @@ static int start_pending(struct rn_runner *r, bool savepoint, const char *dir, b
  * checkpoints uploaded, which no retained checkpoint refers to, go. */
 static void forget_unreferenced(struct rn_runner *r, const struct pending *p)
 {
-    EACH_TASK(r, t) for (uint32_t o = 0; o < t->n_ops; o++) {
+    EACH_TASK(r, t) for (uint32_t o = 0; o < t->n_ops && t->local; o++) {
         struct rn_op_ctx *ctx = &t->ops[o];
         rn__ck_known_free(&ctx->known);
         for (size_t i = 0; i < p->n_parts; i++) {
@@ -260,8 +280,10 @@ static void forget_unreferenced(struct rn_runner *r, const struct pending *p)
                 }
         }
     }
-    rn__ck_store_sweep(r->ck->store);
+    if (r->ck->store) rn__ck_store_sweep(r->ck->store);
 }
+
+static void completed(struct rn_runner *r, uint64_t bytes);
 
 /* Every task acknowledged: the metadata, then the tasks are told. */
 static void complete_pending(struct rn_runner *r)
@@ -278,6 +300,15 @@ static void complete_pending(struct rn_runner *r)
         abort_pending(r, err.msg, false);
         return;
     }
+    completed(r, bytes);
+}
+
+/* Checkpoint ck->pend is complete (its metadata written, here or by the coordinator): stats, the
+ * shared files each subtask has, and the tasks are told. */
+static void completed(struct rn_runner *r, uint64_t bytes)
+{
+    struct ckpt *ck = r->ck;
+    struct pending *p = ck->pend;
     ck->pend = NULL;
     double ms = (double)(wall_ms() - p->start_ms);
     struct rn_checkpoint_stats *s = &ck->stats;
@@ -308,6 +339,22 @@ static void complete_pending(struct rn_runner *r)
     pending_free(p);
 }
 
+/* Every task here acknowledged a checkpoint another process coordinates: the parts go there. */
+static void remote_acked(struct rn_runner *r)
+{
+    struct ckpt *ck = r->ck;
+    struct pending *p = ck->pend;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (rn__ck_parts_pack(p->parts, p->n_parts, &buf, &len)) {
+        abort_pending(r, "out of memory", false);
+        return;
+    }
+    p->acked = true;
+    ck->remote->ack(ck->remote->user, p->id, buf, len, p->written, p->max_sync_ms, NULL);
+    free(buf);
+}
+
 /* An acknowledgement (or a decline, when error is set) from the uploader. */
 static void ack(struct rn_runner *r, struct upload *up, struct rn_ck_part *parts, size_t n, uint64_t written,
                 const char *error)
@@ -317,7 +364,7 @@ static void ack(struct rn_runner *r, struct upload *up, struct rn_ck_part *parts
     struct pending *p = ck->pend;
     if (!p || p->id != up->id) {
         /* a checkpoint given up while this task was writing: what it wrote goes too */
-        rn__ck_store_discard(ck->store, up->dir);
+        if (!ck->remote) rn__ck_store_discard(ck->store, up->dir);
     } else if (error) {
         abort_pending(r, error, false);
     } else {
@@ -337,7 +384,10 @@ static void ack(struct rn_runner *r, struct upload *up, struct rn_ck_part *parts
         }
         if (up->sync_ms > p->max_sync_ms) p->max_sync_ms = up->sync_ms;
         p->written += written;
-        if (++p->acks == rn__n_tasks(r)) complete_pending(r);
+        if (++p->acks == n_tasks_here(r)) {
+            if (ck->remote) remote_acked(r);
+            else complete_pending(r);
+        }
     }
 out:
     pthread_mutex_unlock(&ck->mu);
@@ -354,12 +404,12 @@ static void *coordinator_main(void *arg)
     while (!ck->quit) {
         int64_t now = wall_ms();
         struct pending *p = ck->pend;
-        if (p && !p->final && now - p->start_ms >= ck->spec->timeout) {
+        if (p && !p->final && !ck->remote && now - p->start_ms >= ck->spec->timeout) {
             char why[128];
             snprintf(why, sizeof why, "not complete after %" PRId64 " ms (checkpoint timeout)", ck->spec->timeout);
             abort_pending(r, why, false);
         }
-        if (!ck->pend && !ck->finishing && !ck->stop_id && now >= ck->next_trigger_ms &&
+        if (!ck->remote && !ck->pend && !ck->finishing && !ck->stop_id && now >= ck->next_trigger_ms &&
             atomic_load(&r->state) == RN_RUN_RUNNING) {
             struct rn_error err;
             if (start_pending(r, false, NULL, false, false, &err)) {
@@ -434,7 +484,7 @@ static void upload_one(struct rn_runner *r, struct upload *up)
         char krel[700];
         snprintf(krel, sizeof krel, "%s/keyed", rel);
         if (!rc && o->local) {
-            rc = rn__ck_upload_keyed(rn__ck_store_dir(ck->store), up->dir, krel, o->local, ctx->instance,
+            rc = rn__ck_upload_keyed(ck->job_dir, up->dir, krel, o->local, ctx->instance,
                                      up->savepoint ? NULL : &ctx->known, part, &written, &err);
             free(o->local);
             o->local = NULL;
@@ -699,7 +749,11 @@ int rn__ck_final(struct task *t)
     atomic_store(&t->finished, true);
     /* checkpoints go on while other tasks run (an ended task snapshots its final state when
      * triggered); once every task ended, the one in flight gives way to the final one */
-    if (++ck->n_finished == rn__n_tasks(r) && !ck->finishing) {
+    if (++ck->n_finished == n_tasks_here(r) && ck->remote) {
+        /* the coordinator starts the final checkpoint once every process's tasks ended */
+        if (!ck->ended_told) ck->remote->ended(ck->remote->user);
+        ck->ended_told = true;
+    } else if (ck->n_finished == n_tasks_here(r) && !ck->finishing) {
         ck->finishing = true;
         if (ck->pend) abort_pending(r, "every task ended before it completed", true);
         struct rn_error err;
@@ -932,10 +986,21 @@ int rn__ck_create(struct rn_runner *r, struct rn_error *err)
         }
     }
     ck->enabled = job->checkpoint.enabled && !ck->commit_only;
-    if (ck->enabled) {
+    ck->remote = r->opts.coordinator;
+    if (ck->enabled && ck->remote) {
+        /* the coordinator holds the store: here only its directory, for the shared files */
+        if (asprintf(&ck->job_dir, "%s/%s", job->checkpoint.dir, job->name) < 0) ck->job_dir = NULL;
+        if (job->checkpoint.savepoint_dir) ck->savepoint_root = strdup(job->checkpoint.savepoint_dir);
+        else if (ck->job_dir && asprintf(&ck->savepoint_root, "%s/savepoints", ck->job_dir) < 0) ck->savepoint_root = NULL;
+        if (!ck->job_dir || !ck->savepoint_root) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+        if (rn__mkdir_p(ck->job_dir))
+            return rn_error_set(err, RN_EIO, 0, 0, "cannot create %s: %s", ck->job_dir, strerror(errno));
+        ck->same_store = ck->restoring && same_dir(ck->meta.job_dir, ck->job_dir);
+    } else if (ck->enabled) {
         int rc = rn__ck_store_open(job->checkpoint.dir, job->name, job->checkpoint.retain, log_of(r), &ck->store, err);
         if (rc) return rc;
         ck->last_id = rn__ck_store_max_id(ck->store);
+        if (!(ck->job_dir = strdup(rn__ck_store_dir(ck->store)))) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
         if (ck->restoring && ck->meta.id > ck->last_id) ck->last_id = ck->meta.id;
         if (job->checkpoint.savepoint_dir) ck->savepoint_root = strdup(job->checkpoint.savepoint_dir);
         else if (asprintf(&ck->savepoint_root, "%s/savepoints", rn__ck_store_dir(ck->store)) < 0) ck->savepoint_root = NULL;
@@ -980,7 +1045,7 @@ void rn__ck_stop(struct rn_runner *r)
     }
     ck->qt = NULL;
     if (ck->pend) {
-        rn__ck_store_discard(ck->store, ck->pend->dir);
+        if (!ck->remote) rn__ck_store_discard(ck->store, ck->pend->dir);
         add_result(ck, ck->pend->id, RN_ECANCELED, "the job ended before it completed", NULL);
         pending_free(ck->pend);
         ck->pend = NULL;
@@ -996,6 +1061,7 @@ void rn__ck_destroy(struct rn_runner *r)
     rn__ck_store_close(ck->store);
     if (ck->restoring) rn__ck_meta_free(&ck->meta);
     free(ck->savepoint_root);
+    free(ck->job_dir);
     pthread_mutex_destroy(&ck->mu);
     pthread_cond_destroy(&ck->cv);
     free(ck);
@@ -1067,4 +1133,56 @@ int rn_runner_wait_checkpoint(rn_runner *r, int64_t id, int timeout_ms, char *pa
     }
     pthread_mutex_unlock(&ck->mu);
     return rc;
+}
+
+/* ---- checkpoints another process coordinates ---- */
+
+int rn_runner_remote_trigger(rn_runner *r, int64_t id, bool savepoint, bool stop, bool final, const char *dir,
+                             struct rn_error *err)
+{
+    struct ckpt *ck = r->ck;
+    if (!ck || !ck->enabled || !ck->remote)
+        return rn_error_set(err, RN_EINVAL, 0, 0, "job '%s' takes no remotely coordinated checkpoints", r->job->name);
+    char *d = strdup(dir);
+    if (!d) return rn_error_set(err, RN_ENOMEM, 0, 0, "out of memory");
+    pthread_mutex_lock(&ck->mu);
+    /* one at a time: a newer one means the coordinator gave the older one up */
+    if (ck->pend) abort_pending(r, "a newer checkpoint was triggered", true);
+    int rc = begin_pending(r, id, d, savepoint, stop, final, err);
+    if (rc == 0 && final) {
+        ck->finishing = true;
+        ck->final_id = id;
+    }
+    pthread_mutex_unlock(&ck->mu);
+    if (rc == 0) ring_all(r);
+    return rc;
+}
+
+void rn_runner_remote_complete(rn_runner *r, int64_t id)
+{
+    struct ckpt *ck = r->ck;
+    if (!ck || !ck->remote) return;
+    pthread_mutex_lock(&ck->mu);
+    struct pending *p = ck->pend;
+    if (p && p->id == id && p->acked) {
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < p->n_parts; i++) {
+            for (size_t k = 0; k < p->parts[i].n_files; k++) bytes += p->parts[i].files[k].size;
+            for (size_t k = 0; k < p->parts[i].n_shared; k++) bytes += p->parts[i].shared[k].size;
+        }
+        completed(r, bytes);
+    }
+    pthread_mutex_unlock(&ck->mu);
+}
+
+void rn_runner_remote_abort(rn_runner *r, int64_t id, const char *why)
+{
+    struct ckpt *ck = r->ck;
+    if (!ck || !ck->remote) return;
+    pthread_mutex_lock(&ck->mu);
+    if (ck->pend && ck->pend->id == id) {
+        ck->pend->acked = true;   /* the coordinator knows: no decline back */
+        abort_pending(r, why, false);
+    }
+    pthread_mutex_unlock(&ck->mu);
 }

@@ -44,15 +44,32 @@ struct rn_run_placement {
                              struct rn_mailbox *consumer, struct rn_error *err);
 };
 
+/* Checkpoints coordinated by another process (the job manager; runtime/tm.c): the runner
+ * takes no checkpoint on its own; rn_runner_remote_trigger starts one on this process's tasks,
+ * ack reports their parts, and rn_runner_remote_complete / _abort end it. Callbacks run on the
+ * runner's threads and must not call back into the runner. */
+struct rn_run_coordinator {
+    void *user;
+    /* This process's tasks wrote their parts of checkpoint id: parts is a packed
+     * runnel.CheckpointMetadata holding only them (runtime/proto/checkpoint.proto), written the
+     * bytes they wrote, sync_ms their longest synchronous pause. error set: they could not
+     * (a decline); parts NULL then. */
+    void (*ack)(void *user, int64_t id, const void *parts, size_t len, uint64_t written, double sync_ms,
+                const char *error);
+    /* Every task here ended its input: they wait for the job's final checkpoint. */
+    void (*ended)(void *user);
+};
+
 struct rn_run_options {
     uint32_t channel_capacity;   /* elements per channel; 0 = 8 */
     FILE *log;                   /* operator logs and the summary; NULL = stderr */
     /* A checkpoint or savepoint directory (one holding _metadata; rn_checkpoint_resolve turns
      * what a user names into one) to start from; NULL: a fresh start. */
     const char *restore;
-    /* NULL: every task runs here (runnel run). Otherwise only the local ones; jobs with a
-     * checkpoint block are refused in this mode for now. */
+    /* NULL: every task runs here (runnel run). Otherwise only the local ones. */
     const struct rn_run_placement *placement;
+    /* NULL: a job's checkpoints are coordinated here. Set (with placement): by the caller. */
+    const struct rn_run_coordinator *coordinator;
 };
 
 /* The execution graph's chains: the number of chains, and per node its chain (chain_of, n_nodes
@@ -85,6 +102,8 @@ uint64_t rn_runner_node_out_wait_ms(const rn_runner *r, uint32_t node);
 bool rn_runner_node_metric(const rn_runner *r, uint32_t node, uint32_t i, const char **name, uint64_t *value);
 /* Number of tasks (threads) and of channels in the execution graph. */
 uint32_t rn_runner_n_tasks(const rn_runner *r);
+/* Those of them that run in this process (all of them unless a placement says otherwise). */
+uint32_t rn_runner_n_local_tasks(const rn_runner *r);
 uint32_t rn_runner_n_channels(const rn_runner *r);
 /* ---- checkpoints (jobs with a `checkpoint:` block; runnel/checkpoint.h for storage) ---- */
 
@@ -108,6 +127,15 @@ int rn_runner_trigger(rn_runner *r, bool savepoint, const char *dir, bool stop, 
 /* Waits up to timeout_ms for checkpoint id to complete (0, its directory in path) or fail (err
  * says why). */
 int rn_runner_wait_checkpoint(rn_runner *r, int64_t id, int timeout_ms, char *path, size_t path_len, struct rn_error *err);
+
+/* With a coordinator: starts checkpoint id (savepoint, stop, final: as rn_runner_trigger and the
+ * final checkpoint) writing into dir. A checkpoint still in flight here is given up. */
+int rn_runner_remote_trigger(rn_runner *r, int64_t id, bool savepoint, bool stop, bool final, const char *dir,
+                             struct rn_error *err);
+/* Checkpoint id completed (its metadata is written): the tasks commit. */
+void rn_runner_remote_complete(rn_runner *r, int64_t id);
+/* Checkpoint id was given up. */
+void rn_runner_remote_abort(rn_runner *r, int64_t id, const char *why);
 
 /* Joins the threads (cancelling first if still running) and frees everything. */
 void rn_runner_destroy(rn_runner *r);
