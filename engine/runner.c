@@ -138,6 +138,13 @@ void rn_op_log(struct rn_op_ctx *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    const struct rn_run_options *o = &ctx->task->run->opts;
+    if (o->op_log) {
+        char task[160];
+        snprintf(task, sizeof task, "%s/%u", ctx->node->id, ctx->task->subtask + 1);
+        o->op_log(o->op_log_user, task, msg);
+        return;
+    }
     fprintf(logf_of(ctx->task->run), "runnel: %s[%u/%u]: %s\n", ctx->node->id, ctx->task->subtask + 1,
             ctx->task->parallelism, msg);
 }

@@ -70,6 +70,11 @@ struct rn_run_options {
     const struct rn_run_placement *placement;
     /* NULL: a job's checkpoints are coordinated here. Set (with placement): by the caller. */
     const struct rn_run_coordinator *coordinator;
+    /* Operator log lines (rn_op_log) go here instead of `log` when set, with the task they come
+     * from ("window/2": node id and subtask from 1), e.g. into a structured log. Called on
+     * task threads. */
+    void (*op_log)(void *user, const char *task, const char *msg);
+    void *op_log_user;
 };
 
 /* The execution graph's chains: the number of chains, and per node its chain (chain_of, n_nodes
