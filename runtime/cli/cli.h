@@ -23,6 +23,18 @@ int rn_cli_validate(int argc, char **argv);
 int rn_cli_operators(int argc, char **argv);
 int rn_cli_savepoint(int argc, char **argv);
 int rn_cli_checkpoints(int argc, char **argv);
+/* cmd_remote.c: the verbs that talk to a job manager's REST API; savepoint_dispatch picks the
+ * local form (rn_cli_savepoint: JOB.yaml, --dir) or the remote one (JOB_ID) */
+int rn_cli_submit(int argc, char **argv);
+int rn_cli_list(int argc, char **argv);
+int rn_cli_status(int argc, char **argv);
+int rn_cli_cancel(int argc, char **argv);
+int rn_cli_stop(int argc, char **argv);
+int rn_cli_savepoint_dispatch(int argc, char **argv);
+/* cmd_cluster.c: the cluster processes */
+int rn_cli_jobmanager(int argc, char **argv);
+int rn_cli_taskmanager(int argc, char **argv);
+int rn_cli_minicluster(int argc, char **argv);
 
 /* `runnel run`'s side of `runnel savepoint` (cmd_checkpoint.c): asked = SIGUSR1 arrived; called
  * every loop turn until the request is answered. */

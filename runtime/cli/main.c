@@ -13,8 +13,16 @@ static int cmd_help(int argc, char **argv);
 static const struct rn_cli_command commands[] = {
     {"run", "run a job file on this machine", rn_cli_run},
     {"validate", "check job files without running them", rn_cli_validate},
-    {"savepoint", "take a savepoint of a running job (and stop it)", rn_cli_savepoint},
+    {"submit", "submit a job file to a job manager", rn_cli_submit},
+    {"list", "list a job manager's jobs", rn_cli_list},
+    {"status", "show a job on a job manager: state, vertices, rates", rn_cli_status},
+    {"cancel", "cancel a job on a job manager", rn_cli_cancel},
+    {"savepoint", "take a savepoint of a job (JOB_ID on a job manager, or JOB.yaml of a local run)", rn_cli_savepoint_dispatch},
+    {"stop", "stop a job on a job manager with a savepoint", rn_cli_stop},
     {"checkpoints", "list a job's checkpoints and savepoints", rn_cli_checkpoints},
+    {"jobmanager", "run a job manager (REST API, scheduling, task manager registry)", rn_cli_jobmanager},
+    {"taskmanager", "run a task manager that registers its slots with a job manager", rn_cli_taskmanager},
+    {"minicluster", "run a job manager and N task managers on this machine", rn_cli_minicluster},
     {"operators", "list the operators, or describe one", rn_cli_operators},
     {"eval", "evaluate a filter and projections over generated bid rows", rn_cli_eval},
     {"version", "print the version and build options", cmd_version},
@@ -35,7 +43,7 @@ static int cmd_help(int argc, char **argv)
     (void)argc;
     (void)argv;
     printf("usage: runnel <command> [options]\n\ncommands:\n");
-    for (size_t i = 0; i < N_COMMANDS; i++) printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < N_COMMANDS; i++) printf("  %-12s %s\n", commands[i].name, commands[i].summary);
     printf("\n`runnel <command> --help` describes a command.\n");
     return 0;
 }
