@@ -545,6 +545,9 @@ static int send_el(struct task *t, struct rn_channel *ch, struct rn_element *el)
     clock_gettime(CLOCK_MONOTONIC, &a);
     int rc = ch->ops->send(ch, el);
     clock_gettime(CLOCK_MONOTONIC, &b);
+    /* a network channel that broke says why (which peer): the task's failure names it */
+    const char *why = rc == RN_EIO && ch->ops->error ? ch->ops->error(ch) : NULL;
+    if (why && !t->send_error[0]) snprintf(t->send_error, sizeof t->send_error, "output: %s", why);
     atomic_fetch_add_explicit(&t->out_wait_ns,
                               (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)),
                               memory_order_relaxed);
@@ -725,7 +728,7 @@ static void task_fail(struct task *t, uint32_t pos, int rc)
 {
     struct rn_op_ctx *ctx = &t->ops[t->failed_pos >= 0 ? (uint32_t)t->failed_pos : pos];
     fail_job(t->run, "operator '%s' (%s, subtask %u of %u) failed: %s", ctx->node->id, ctx->def->name, t->subtask + 1,
-             t->parallelism, ctx->error[0] ? ctx->error : rn_strerror(rc));
+             t->parallelism, ctx->error[0] ? ctx->error : t->send_error[0] ? t->send_error : rn_strerror(rc));
 }
 
 static int end_of_input(struct task *t)

@@ -114,6 +114,7 @@ struct task {
     bool started;
     bool local;                   /* runs in this process (always, unless placement says otherwise) */
     _Atomic uint64_t out_wait_ns; /* time spent sending (blocked on full channels: back-pressure) */
+    char send_error[256];         /* why a network output broke (its peer), for the failure message */
     int64_t watermark;
     int failed_pos;               /* the operator whose callback failed first, or -1 */
     /* sources with a watermark idle_timeout */

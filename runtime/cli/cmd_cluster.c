@@ -5,7 +5,8 @@
  * variables, flags) plus the short flags the issue names (--rpc-port, --rest-port,
  * --jobmanager, --slots, --data-port, --taskmanagers), logs structured lines to stderr, prints
  * one "ready" line on stdout once it listens (scripts and the minicluster read the ports from
- * it), and runs until SIGINT or SIGTERM.
+ * it), and runs until SIGINT or SIGTERM. The minicluster's processes get SIGTERM when it ends,
+ * however it ends (PR_SET_PDEATHSIG).
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -248,8 +250,12 @@ static pid_t spawn(char **args, int *out_fd)
 {
     int fds[2] = {-1, -1};
     if (out_fd && pipe(fds)) return -1;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* the processes go when the minicluster goes, even by kill -9 */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(1);
         sigset_t none;
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL);
@@ -309,31 +315,39 @@ int rn_cli_minicluster(int argc, char **argv)
     sigset_t set;
     block_signals(&set);
     rn_log_init_config("minicluster", c, stderr);
-    /* the children read the same configuration from the same flags and environment: pass the
-     * flags on; ports of the job manager come from its ready line */
-    char rpc_port[16], rest_port[16], slots[16];
-    snprintf(rpc_port, sizeof rpc_port, "%d", (int)rn_config_int(c, "jobmanager.rpc.port"));
-    snprintf(rest_port, sizeof rest_port, "%d", (int)rn_config_int(c, "rest.port"));
-    snprintf(slots, sizeof slots, "%d", (int)rn_config_int(c, "taskmanager.slots"));
-    const char *file = rn_config_file(c);
-    char *jm_args[16];
-    int k = 0;
+    /* the children read the same configuration: the same environment, and every flag given here
+     * but --taskmanagers; a task manager also gets the job manager's RPC address (from its ready
+     * line, since the port may be 0 = any) and its name */
+    char **jm_args = calloc((size_t)argc + 8, sizeof *jm_args), **tm_args = calloc((size_t)argc + 8, sizeof *tm_args);
+    pid_t *pids = calloc((size_t)n + 1, sizeof *pids);
+    if (!jm_args || !tm_args || !pids) {
+        free(jm_args);
+        free(tm_args);
+        free(pids);
+        rn_config_destroy(c);
+        return 1;
+    }
+    int k = 0, base;
     jm_args[k++] = "runnel";
     jm_args[k++] = "jobmanager";
-    if (file) jm_args[k++] = "--config", jm_args[k++] = (char *)file;
-    jm_args[k++] = "--rpc-port";
-    jm_args[k++] = rpc_port;
-    jm_args[k++] = "--rest-port";
-    jm_args[k++] = rest_port;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--taskmanagers")) {
+            i++;
+            continue;
+        }
+        if (!strncmp(argv[i], "--taskmanagers=", 15)) continue;
+        jm_args[k++] = argv[i];
+    }
     jm_args[k] = NULL;
-    pid_t *pids = calloc((size_t)n + 1, sizeof *pids);
-    if (!pids) return 1;
+    memcpy(tm_args, jm_args, (size_t)k * sizeof *tm_args);
+    tm_args[1] = "taskmanager";
+    base = k;
     int fd = -1;
     pids[0] = spawn(jm_args, &fd);
-    char line[512], host[256] = "127.0.0.1";
-    unsigned port = 0;
+    char line[512], host[256] = "127.0.0.1", rest_host[256] = "127.0.0.1";
+    unsigned port = 0, rest_port = 0;
     if (pids[0] < 0 || read_ready(fd, line, sizeof line, 15000) ||
-        sscanf(line, "jobmanager ready: rpc=%255[^:]:%u", host, &port) != 2) {
+        sscanf(line, "jobmanager ready: rpc=%255[^:]:%u rest=http://%255[^:]:%u", host, &port, rest_host, &rest_port) != 4) {
         rn_log(RN_LOG_ERROR, NULL, "the job manager did not start");
         rc = 1;
         goto stop;
@@ -344,15 +358,9 @@ int rn_cli_minicluster(int argc, char **argv)
     for (long i = 1; i <= n; i++) {
         char name[16];
         snprintf(name, sizeof name, "tm-%ld", i);
-        char *tm_args[16];
-        k = 0;
-        tm_args[k++] = "runnel";
-        tm_args[k++] = "taskmanager";
-        if (file) tm_args[k++] = "--config", tm_args[k++] = (char *)file;
+        k = base;
         tm_args[k++] = "--jobmanager";
         tm_args[k++] = jm_addr;
-        tm_args[k++] = "--slots";
-        tm_args[k++] = slots;
         tm_args[k++] = "--name";
         tm_args[k++] = name;
         tm_args[k] = NULL;
@@ -367,8 +375,8 @@ int rn_cli_minicluster(int argc, char **argv)
         printf("%s %s\n", name, line);
         close(tfd);
     }
-    printf("minicluster ready: %ld task manager(s); submit with `runnel submit --jobmanager %s:%s JOB.yaml`\n", n,
-           rn_config_str(c, "rest.bind"), rest_port);
+    printf("minicluster ready: %ld task manager(s); submit with `runnel submit --jobmanager %s:%u JOB.yaml`\n", n,
+           rest_host, rest_port);
     fflush(stdout);
     /* until a signal, or a child ends on its own */
     for (;;) {
@@ -405,6 +413,8 @@ stop:
             waitpid(pids[i], NULL, 0);
         }
     free(pids);
+    free(jm_args);
+    free(tm_args);
     rn_config_destroy(c);
     return rc;
 }

@@ -33,6 +33,9 @@
 #include "rpc/rpc.h"
 #include "runnel/runner.h"
 
+/* How long a task's reported failure waits for a lost task manager to explain it (ms). */
+#define FAIL_GRACE_MS 300
+
 enum job_state { J_CREATED, J_RUNNING, J_RESTARTING, J_CANCELLING, J_FINISHED, J_FAILED, J_CANCELLED };
 static const char *const state_names[] = {"CREATED",  "RUNNING", "RESTARTING", "CANCELLING",
                                           "FINISHED", "FAILED",  "CANCELLED"};
@@ -100,11 +103,16 @@ struct job {
     enum job_state state;
     uint32_t attempt, restarts, failures;
     int64_t start_ms, end_ms, restart_at_ms, attempt_start_ms, failed_ms;
+    /* a task manager reported a failure: the attempt fails at fail_at_ms with fail_error, unless
+     * a lost task manager explains it first (its tasks' peers fail because of it) */
+    int64_t fail_at_ms;
+    char fail_error[1024];
     char error[1024];
     struct member *members;
     uint32_t n_members;
     /* checkpoints (jobs with a checkpoint block): the store is held while the job lives */
     struct rn_ck_store *store;
+    FILE *log;                    /* the store's log lines */
     rn_rpc_timer *ck_timer;
     int64_t ck_last_id, ck_next_ms;
     struct ck_pending *ck;
@@ -131,10 +139,13 @@ struct rn_jm {
     rn_http_server *http;
     rn_rpc_timer *tick;
     rn_rpc_timer *restart;        /* one shot at the next restart that is due */
+    rn_rpc_timer *grace;          /* one shot at the next reported failure that is due */
     struct tmgr *tms;
     uint64_t next_serial;
     struct job *jobs;             /* newest first */
     uint64_t submitted, tm_lost;
+    bool closing;                 /* rn_jm_destroy began: connections closing say nothing */
+    FILE *rpc_log;                /* the RPC's lines, as structured log lines */
 };
 
 static int64_t now_ms(void)
@@ -214,6 +225,7 @@ static void job_free(struct job *j)
     rn_rpc_timer_stop(j->ck_timer);
     ck_pending_free(j->ck);
     rn__ck_store_close(j->store);
+    if (j->log) fclose(j->log);
     members_free(j);
     rn_job_free(j->spec);
     free(j->name);
@@ -261,14 +273,14 @@ static void attempt_failed(rn_jm *jm, struct job *j, const char *why)
     if (j->state != J_RUNNING) return;
     struct rn_log_ctx lc = {.job = j->id};
     snprintf(j->error, sizeof j->error, "%s", why);
+    j->fail_at_ms = 0;
     ck_attempt_over(j);
     release_attempt(jm, j, true);
     j->failed_ms = now_ms();
     j->failures++;
     int64_t delay = rn_restart_delay(&j->spec->restart, j->failures);
     if (delay < 0) {
-        members_free(j);
-        end_job(jm, j, J_FAILED);
+        end_job(jm, j, J_FAILED);   /* the members stay: their last counters */
         return;
     }
     rn_log(RN_LOG_WARN, &lc, "attempt %u failed (%s); restarting in %" PRId64 " ms%s%s", j->attempt, why, delay,
@@ -812,20 +824,27 @@ static void on_task_state(rn_jm *jm, struct tmgr *t, const Runnel__Rpc__TaskStat
     for (uint32_t i = 0; i < j->n_nodes && i < ts->n_rows_in && m->rows_in; i++) m->rows_in[i] = ts->rows_in[i];
     for (uint32_t i = 0; i < j->n_nodes && i < ts->n_rows_out && m->rows_out; i++) m->rows_out[i] = ts->rows_out[i];
     for (uint32_t i = 0; i < j->n_nodes && i < ts->n_out_wait_ms && m->out_wait_ms; i++) m->out_wait_ms[i] = ts->out_wait_ms[i];
-    m->state = (int)ts->state;
+    /* a member whose tasks ended stays so (a late periodic report does not take it back) */
+    if (!(m->state == RUNNEL__RPC__TASK_STATE__STATE__ENDED && ts->state == RUNNEL__RPC__TASK_STATE__STATE__RUNNING))
+        m->state = (int)ts->state;
     if (j->state == J_RESTARTING) {
         schedule_all(jm);   /* the old attempt stopped there: the new one may go */
         return;
     }
     if (ts->state == RUNNEL__RPC__TASK_STATE__STATE__ENDED) return;   /* the final checkpoint follows */
-    if (ts->state == RUNNEL__RPC__TASK_STATE__STATE__FAILED && j->state == J_RUNNING) {
-        char msg[900];
-        snprintf(msg, sizeof msg, "%s", *ts->error ? ts->error : "a task failed");
-        attempt_failed(jm, j, msg);
-        return;
-    }
-    if (ts->state == RUNNEL__RPC__TASK_STATE__STATE__CANCELLED && j->state == J_RUNNING && !j->stopping) {
-        attempt_failed(jm, j, "tasks were cancelled on a task manager");
+    bool failed = ts->state == RUNNEL__RPC__TASK_STATE__STATE__FAILED ||
+                  (ts->state == RUNNEL__RPC__TASK_STATE__STATE__CANCELLED && !j->stopping);
+    if (failed && j->state == J_RUNNING) {
+        /* a task's failure may be the echo of a lost task manager (its network channels broke):
+         * wait a moment for the loss to be noticed, which then names the cause */
+        if (!j->fail_at_ms) {
+            snprintf(j->fail_error, sizeof j->fail_error, "%.1000s",
+                     ts->state == RUNNEL__RPC__TASK_STATE__STATE__CANCELLED ? "tasks were cancelled on a task manager"
+                     : *ts->error                                          ? ts->error
+                                                                           : "a task failed");
+            j->fail_at_ms = now_ms() + FAIL_GRACE_MS;
+            rn_rpc_timer_reset(jm->grace, FAIL_GRACE_MS);
+        }
         return;
     }
     bool all_done = true, cancelling = j->state == J_CANCELLING || j->stopping;
@@ -844,6 +863,7 @@ static void rpc_message(rn_rpc_conn *c, const Runnel__Rpc__Envelope *msg, void *
 {
     rn_jm *jm = ctx;
     struct tmgr *t = rn_rpc_conn_user(c);
+    if (jm->closing) return;
     if (msg->msg_case == RUNNEL__RPC__ENVELOPE__MSG_REGISTER) {
         on_register(jm, c, msg->register_);
         return;
@@ -879,6 +899,7 @@ static void rpc_close(rn_rpc_conn *c, const char *reason, void *ctx)
     struct tmgr *t = rn_rpc_conn_user(c);
     if (!t) return;
     t->conn = NULL;
+    if (jm->closing) return;   /* rn_jm_destroy frees it */
     tm_lost(jm, t, reason);
     schedule_all(jm);
 }
@@ -886,6 +907,20 @@ static void rpc_close(rn_rpc_conn *c, const char *reason, void *ctx)
 static const struct rn_rpc_callbacks rpc_callbacks = {NULL, rpc_message, rpc_close};
 
 static void restart_due(void *arg) { schedule_all(arg); }
+
+/* Reported failures whose grace passed without a lost task manager to explain them. */
+static void failures_due(void *arg)
+{
+    rn_jm *jm = arg;
+    int64_t now = now_ms(), next = 0;
+    for (struct job *j = jm->jobs; j; j = j->next) {
+        if (!j->fail_at_ms || j->state != J_RUNNING) continue;
+        if (now >= j->fail_at_ms) attempt_failed(jm, j, j->fail_error);
+        else if (!next || j->fail_at_ms < next) next = j->fail_at_ms;
+    }
+    if (next) rn_rpc_timer_reset(jm->grace, (uint32_t)(next - now));
+    schedule_all(jm);
+}
 
 /* Every heartbeat interval: lost task managers, due restarts, rates. */
 static void tick(void *arg)
@@ -1111,9 +1146,14 @@ static void post_jobs(rn_http_req *req, void *arg)
         return;
     }
     struct rn_ck_store *store = NULL;
+    char id[33];
+    random_id(id);
+    FILE *log = NULL;   /* the store's lines (retention), with the job on them */
     if (spec->checkpoint.enabled) {
         struct rn_error err;
-        if (rn__ck_store_open(spec->checkpoint.dir, spec->name, spec->checkpoint.retain, stderr, &store, &err)) {
+        log = rn_log_stream(RN_LOG_INFO, &(struct rn_log_ctx){.job = id});
+        if (rn__ck_store_open(spec->checkpoint.dir, spec->name, spec->checkpoint.retain, log ? log : stderr, &store, &err)) {
+            if (log) fclose(log);
             rn_job_free(spec);
             rn_http_reply_error(req, 409, "%s: %s", file, err.msg);
             return;
@@ -1122,6 +1162,7 @@ static void post_jobs(rn_http_req *req, void *arg)
             struct rn_checkpoint_info info;
             if (rn_checkpoint_read_info(from, &info, &err)) {
                 rn__ck_store_close(store);
+                if (log) fclose(log);
                 rn_job_free(spec);
                 rn_http_reply_error(req, 400, "%s", err.msg);
                 return;
@@ -1138,11 +1179,14 @@ static void post_jobs(rn_http_req *req, void *arg)
         job_free(j);
         rn_job_free(spec);
         rn__ck_store_close(store);
+        if (log) fclose(log);
         rn_http_reply_error(req, 500, "out of memory");
         return;
     }
     j->jm = jm;
     j->store = store;
+    j->log = log;
+    memcpy(j->id, id, sizeof id);
     snprintf(j->restore_from, sizeof j->restore_from, "%s", from);
     snprintf(j->restored, sizeof j->restored, "%s", from);
     if (store) {
@@ -1159,7 +1203,6 @@ static void post_jobs(rn_http_req *req, void *arg)
     j->n_chains = rn_runner_plan(spec, j->chain_of, j->chain_par);
     for (uint32_t c = 0; c < j->n_chains; c++)
         if (j->chain_par[c] > j->slots_needed) j->slots_needed = j->chain_par[c];
-    random_id(j->id);
     j->state = J_CREATED;
     j->start_ms = now_ms();
     j->next = jm->jobs;
@@ -1530,10 +1573,15 @@ static void setup_http(void *arg)
 static void teardown(void *arg)
 {
     rn_jm *jm = arg;
+    jm->closing = true;
     rn_http_server_destroy(jm->http);
     jm->http = NULL;
-    for (struct job *j = jm->jobs; j; j = j->next)
+    for (struct job *j = jm->jobs; j; j = j->next) {
         if (j->state == J_RUNNING) release_attempt(jm, j, true);
+        /* timers belong to the loop, which goes next */
+        rn_rpc_timer_stop(j->ck_timer);
+        j->ck_timer = NULL;
+    }
 }
 
 rn_jm *rn_jm_create(const struct rn_jm_config *cfg, struct rn_error *err)
@@ -1546,7 +1594,8 @@ rn_jm *rn_jm_create(const struct rn_jm_config *cfg, struct rn_error *err)
     jm->cfg = *cfg;
     if (!jm->cfg.heartbeat_ms) jm->cfg.heartbeat_ms = 1000;
     if (!jm->cfg.heartbeat_timeout_ms) jm->cfg.heartbeat_timeout_ms = 5000;
-    jm->loop = rn_rpc_loop_create(NULL, err);
+    jm->rpc_log = rn_log_stream(RN_LOG_WARN, NULL);
+    jm->loop = rn_rpc_loop_create(jm->rpc_log, err);
     if (!jm->loop) goto fail;
     jm->rpc = rn_rpc_server_create(jm->loop, cfg->rpc_bind, cfg->rpc_port, &rpc_callbacks, jm, err);
     if (!jm->rpc) goto fail;
@@ -1556,6 +1605,8 @@ rn_jm *rn_jm_create(const struct rn_jm_config *cfg, struct rn_error *err)
     if (!jm->tick) goto fail;
     jm->restart = rn_rpc_timer_start(jm->loop, 3600000, false, restart_due, jm, err);
     if (!jm->restart) goto fail;
+    jm->grace = rn_rpc_timer_start(jm->loop, 3600000, false, failures_due, jm, err);
+    if (!jm->grace) goto fail;
     rn_log(RN_LOG_INFO, NULL, "job manager: RPC on %s:%u, REST on http://%s:%u%s", cfg->rpc_bind ? cfg->rpc_bind : "127.0.0.1",
            rn_rpc_server_port(jm->rpc), cfg->rest_bind ? cfg->rest_bind : "127.0.0.1", rn_http_server_port(jm->http),
            cfg->rest_token && *cfg->rest_token ? " (token required)" : "");
@@ -1574,10 +1625,12 @@ void rn_jm_destroy(rn_jm *jm)
     if (jm->loop) {
         rn_rpc_timer_stop(jm->tick);
         rn_rpc_timer_stop(jm->restart);
+        rn_rpc_timer_stop(jm->grace);
         rn_rpc_loop_call_wait(jm->loop, teardown, jm);
         rn_rpc_server_destroy(jm->rpc);
         rn_rpc_loop_destroy(jm->loop);
     }
+    if (jm->rpc_log) fclose(jm->rpc_log);
     while (jm->tms) {
         struct tmgr *t = jm->tms;
         jm->tms = t->next;

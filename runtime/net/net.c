@@ -1291,8 +1291,18 @@ static int out_send(struct rn_channel *ch, struct rn_element *el)
     if (!rc) o->credits--;
     pthread_mutex_unlock(&o->mu);
     if (rc) return rc;
-    /* a failed write broke the connection: the I/O thread marks its channels with the reason */
-    if (conn_write(n, o->conn, frame, len)) return RN_EIO;
+    /* a failed write broke the connection: the I/O thread marks its channels with the reason;
+     * this one says so now, for the failure its task reports */
+    if (conn_write(n, o->conn, frame, len)) {
+        pthread_mutex_lock(&o->mu);
+        if (!o->broken) {
+            o->broken = true;
+            snprintf(o->err, sizeof o->err, "channel %" PRIu64 ": the connection to %s broke (a write failed)", id,
+                     o->conn->peer);
+        }
+        pthread_mutex_unlock(&o->mu);
+        return RN_EIO;
+    }
     atomic_fetch_add_explicit(&n->elements_out, 1, memory_order_relaxed);
     if (el->kind == RN_EL_EOI) {
         pthread_mutex_lock(&o->mu);

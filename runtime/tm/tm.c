@@ -50,6 +50,7 @@ struct attempt {
     pthread_t watcher;
     bool watching;
     bool ended;                   /* its end was reported */
+    bool inputs_ended;            /* every task here ended its input (reported ENDED, not RUNNING) */
 };
 
 struct rn_tm {
@@ -57,6 +58,7 @@ struct rn_tm {
     char name[64], id[320], data_host[256];
     rn_net *net;
     rn_rpc_loop *loop;
+    FILE *wire_log;               /* the data plane's and the RPC's lines, as structured log lines */
     rn_rpc_conn *jm;              /* our reference; NULL while disconnected */
     bool registered;
     rn_rpc_timer *heartbeat, *reconnect;
@@ -175,7 +177,10 @@ static void send_posted(void *arg)
         struct attempt *a = NULL;
         for (struct attempt *x = tm->attempts; x; x = x->next)
             if (!strcmp(x->job_id, m->job_id) && x->attempt == m->attempt) a = x;
-        if (a) report(tm, a, RUNNEL__RPC__TASK_STATE__STATE__ENDED, NULL);
+        if (a) {
+            a->inputs_ended = true;
+            report(tm, a, RUNNEL__RPC__TASK_STATE__STATE__ENDED, NULL);
+        }
     }
     free(m);
 }
@@ -454,7 +459,8 @@ static void on_heartbeat(void *arg)
     env.heartbeat = &hb;
     send_jm(tm, &env);
     /* counters of the running attempts ride along */
-    for (struct attempt *a = tm->attempts; a; a = a->next) report(tm, a, RUNNEL__RPC__TASK_STATE__STATE__RUNNING, NULL);
+    for (struct attempt *a = tm->attempts; a; a = a->next)
+        report(tm, a, a->inputs_ended ? RUNNEL__RPC__TASK_STATE__STATE__ENDED : RUNNEL__RPC__TASK_STATE__STATE__RUNNING, NULL);
 }
 
 static void on_message(rn_rpc_conn *c, const Runnel__Rpc__Envelope *msg, void *ctx)
@@ -551,13 +557,14 @@ rn_tm *rn_tm_create(const struct rn_tm_config *cfg, struct rn_error *err)
     tm->cfg = *cfg;
     tm->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 1000;
     const char *bind = cfg->data_bind && *cfg->data_bind ? cfg->data_bind : "127.0.0.1";
-    tm->net = rn_net_create(bind, cfg->data_port, NULL, err);
+    tm->wire_log = rn_log_stream(RN_LOG_WARN, NULL);
+    tm->net = rn_net_create(bind, cfg->data_port, tm->wire_log, err);
     if (!tm->net) goto fail;
     snprintf(tm->data_host, sizeof tm->data_host, "%s", cfg->data_host && *cfg->data_host ? cfg->data_host : bind);
     if (cfg->name && *cfg->name) snprintf(tm->name, sizeof tm->name, "%s", cfg->name);
     else snprintf(tm->name, sizeof tm->name, "tm-%u", rn_net_port(tm->net));
     snprintf(tm->id, sizeof tm->id, "%s:%u/%d", tm->data_host, rn_net_port(tm->net), (int)getpid());
-    tm->loop = rn_rpc_loop_create(NULL, err);
+    tm->loop = rn_rpc_loop_create(tm->wire_log, err);
     if (!tm->loop) goto fail;
     tm->reconnect = rn_rpc_timer_start(tm->loop, 0, false, connect_jm, tm, err);
     if (!tm->reconnect) goto fail;
@@ -614,5 +621,6 @@ void rn_tm_destroy(rn_tm *tm)
     }
     if (tm->jm) rn_rpc_conn_unref(tm->jm);
     rn_net_destroy(tm->net);
+    if (tm->wire_log) fclose(tm->wire_log);
     free(tm);
 }

@@ -11,8 +11,12 @@
  * fails the running job (no checkpoints: no restart), and the others go on; cancel; kill -9 of the job manager and a
  * new one on the same RPC port that the task managers register with again; a job waiting for
  * slots; bad input on the RPC port and the REST API (garbage frames, YAML errors, the token,
- * hostile paths, a checkpoint directory a job manager cannot use); back-pressure across processes keeps the task managers'
- * memory bounded (the test plugin slow_sink); the minicluster's life cycle.
+ * hostile paths, a checkpoint directory a job manager cannot use); back-pressure across
+ * processes keeps the task managers' memory bounded (the test plugin slow_sink); the
+ * minicluster's life cycle and flags. With checkpoints: kill -9 of a task manager three times
+ * under a job, each time restored from the latest checkpoint on the others, commits exactly the
+ * failure-free output; stop with a savepoint and a resubmission restored from it the same;
+ * savepoint targets and restores outside savepoints.dir are refused.
  *
  * Assumes: RUNNEL (the binary) and RUNNEL_TEST_PLUGIN_DIR (the build folder of
  * tests/integration/plugins: slow_sink) in the environment (tests/integration/meson.build), a
@@ -20,9 +24,6 @@
  * Children die with the test (child.h); the minicluster's own children are recorded in the
  * test case's directory and killed by the parent's teardown if a test ends early. No timing is
  * asserted, but every wait has a deadline.
- *
- * Tests of known bugs of the processes under test are compiled only with -DRN_TEST_KNOWN_BUGS
- * (each says what fails), so that the suite stays green until they are fixed.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -738,13 +739,10 @@ START_TEST(kill_9_of_a_task_manager_fails_its_job_and_the_others_run_the_next)
 }
 END_TEST
 
-#ifdef RN_TEST_KNOWN_BUGS
-/* Known bug (left out of the suite; build with -DRN_TEST_KNOWN_BUGS to run it): the job's
- * error should name the lost task manager, and mostly does ("task manager <id> lost: closed by
- * the peer"), but when a surviving task manager's report of its own failed task reaches the
- * job manager before the job manager sees the lost connection, the job fails with that report
- * instead, which names nothing ("operator 'gen' (datagen, subtask 3 of 3) failed: I/O error"):
- * about 1 run in 12 on two loaded cores. */
+/* The job's error names the lost task manager ("task manager <id> lost: closed by the peer"),
+ * also when a surviving task manager's report of its own failed task (its channels to the lost
+ * one broke) reaches the job manager first: the job manager waits a moment for a loss that
+ * explains a reported failure. */
 START_TEST(kill_9_of_a_task_manager_fails_its_job_naming_it)
 {
     struct jm *jm;
@@ -756,7 +754,6 @@ START_TEST(kill_9_of_a_task_manager_fails_its_job_naming_it)
     free(victim);
 }
 END_TEST
-#endif
 
 START_TEST(cancel_ends_a_running_job_and_frees_its_slots)
 {
@@ -1227,12 +1224,8 @@ START_TEST(minicluster_runs_a_job_and_sigint_stops_all_its_processes)
 }
 END_TEST
 
-#ifdef RN_TEST_KNOWN_BUGS
-/* Known bugs (left out of the suite; build with -DRN_TEST_KNOWN_BUGS): the minicluster passes
- * none of its flags but --config, --rpc-port, --rest-port and --slots on to its processes, so a
- * --plugin-dir (or -D key=value) never reaches the job manager and task managers; and its
- * "minicluster ready" line names the configured REST port (0 here), not the one the job
- * manager took. */
+/* The minicluster passes its flags (here --plugin-dir) on to its processes, and its ready line
+ * names the REST port the job manager took (the configured one is 0). */
 START_TEST(minicluster_passes_its_flags_on_and_prints_its_rest_port)
 {
     static struct child mc;
@@ -1258,7 +1251,292 @@ START_TEST(minicluster_passes_its_flags_on_and_prints_its_rest_port)
     free(id);
 }
 END_TEST
-#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* checkpoints across processes: recovery and savepoints                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A job with checkpoints every 100 ms: rate-limited datagen (rows, 20,000 rows/s) -> key_by ->
+ * event-time tumbling window -> file_sink with delivery exactly_once into out_dir; restarts at
+ * once (fixed delay 0 ms). Its output does not depend on where or how often it restarted. */
+static char *ck_job(const char *name, long rows, const char *out_dir, const char *ck_dir)
+{
+    return tu_fmt("name: %s\n"
+                  "parallelism: 2\n"
+                  "checkpoint: { interval: 100ms, dir: \"%s\" }\n"
+                  "restart: { strategy: fixed-delay, attempts: 20, delay: 0ms }\n"
+                  "operators:\n"
+                  "  - id: gen\n"
+                  "    type: datagen\n"
+                  "    with:\n"
+                  "      rows: %ld\n"
+                  "      rate_limit: 20000\n"
+                  "      fields: { key: \"seq %% 97\", ts: \"to_timestamp(seq * 10)\", v: \"seq %% 13\" }\n"
+                  "    watermark: { column: ts, max_out_of_orderness: 0ms }\n"
+                  "  - id: win\n"
+                  "    type: window_aggregate\n"
+                  "    input: gen\n"
+                  "    key_by: key\n"
+                  "    with:\n"
+                  "      window: { type: tumbling, size: 1000ms }\n"
+                  "      aggregates: { n: \"count(*)\", total: \"sum(v)\" }\n"
+                  "  - id: out\n"
+                  "    type: file_sink\n"
+                  "    input: win\n"
+                  "    with: { path: \"%s\", format: csv, delivery: exactly_once }\n",
+                  name, ck_dir, rows, out_dir);
+}
+
+/* Completed checkpoints of job id so far. */
+static uint64_t checkpoints_completed(const struct jm *j, const char *id)
+{
+    char *path = tu_fmt("/jobs/%s/checkpoints", id);
+    rn_json_doc *d = get_json(j, path);
+    uint64_t n = juint(rn_json_get(rn_json_root(d), "counts"), "completed");
+    rn_json_doc_free(d);
+    free(path);
+    return n;
+}
+
+/* Waits until job id runs attempt `attempt` and completed a checkpoint beyond `after`. */
+static void wait_attempt_checkpointed(const struct jm *j, const char *id, uint64_t attempt, uint64_t after)
+{
+    double deadline = child_now() + JOB_S;
+    for (;;) {
+        rn_json_doc *d = get_job(j, id);
+        const char *state = rn_json_get_str(rn_json_root(d), "state");
+        uint64_t a = juint(rn_json_root(d), "attempt");
+        ck_assert_msg(state && !final_state(state), "job %s is %s during its attempt %" PRIu64 "; job manager log:\n%s", id,
+                      state ? state : "?", attempt, tail(&j->c.err));
+        bool running = !strcmp(state, "RUNNING") && a == attempt;
+        rn_json_doc_free(d);
+        if (running && checkpoints_completed(j, id) > after) return;
+        ck_assert_msg(child_now() < deadline, "attempt %" PRIu64 " of job %s took no checkpoint in %.0f s; log:\n%s",
+                      attempt, id, JOB_S, tail(&j->c.err));
+        nap(50);
+    }
+}
+
+/* Names in dir that start with '.' (in-progress files the exactly-once sink left). */
+static size_t hidden_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d, "no output directory %s", dir);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* The task manager pid in a task manager id "host:port/pid". */
+static pid_t pid_of_tm_id(const char *id)
+{
+    const char *slash = id ? strrchr(id, '/') : NULL;
+    ck_assert_msg(slash, "task manager id without a pid: %s", id ? id : "(none)");
+    return (pid_t)atoi(slash + 1);
+}
+
+/* A job with checkpoints over 3 task managers loses one of its task managers to kill -9 three
+ * times (a fresh one registers after each): every time a new attempt is restored from the
+ * latest checkpoint on the others, and the committed output equals a failure-free `runnel
+ * run` of the same job, with nothing left in progress. */
+START_TEST(kill_9_of_task_managers_with_checkpoints_recovers_exactly_once)
+{
+    struct jm *jm = start_jm(NULL);
+    start_tms(jm, 3, 1);
+    char *out = tu_tmp_path("eo-out"), *ck = tu_tmp_path("eo-ck");
+    char *ref_out = tu_tmp_path("eo-ref"), *ref_ck = tu_tmp_path("eo-ref-ck");
+    char *job = ck_job("eo-cluster", 120000, out, ck), *ref = ck_job("eo-cluster", 120000, ref_out, ref_ck);
+    char *id = submit(jm, job);
+    uint64_t done = 0;
+    for (uint64_t kill_no = 1; kill_no <= 3; kill_no++) {
+        wait_attempt_checkpointed(jm, id, kill_no, done);
+        rn_json_doc *d = get_job(jm, id);
+        const rn_json *tms = rn_json_get(rn_json_root(d), "taskmanagers");
+        ck_assert_uint_eq(rn_json_count(tms), 2);
+        pid_t victim = pid_of_tm_id(rn_json_as_str(rn_json_at(tms, kill_no % 2), NULL));
+        rn_json_doc_free(d);
+        done = checkpoints_completed(jm, id);
+        ck_assert_msg(kill(victim, SIGKILL) == 0, "cannot kill task manager %d", (int)victim);
+        start_tm(jm, 1);
+    }
+    wait_attempt_checkpointed(jm, id, 4, done);
+    rn_json_doc *d = wait_job(jm, id, "FINISHED", JOB_S);
+    ck_assert_uint_eq(juint(rn_json_root(d), "restarts"), 3);
+    rn_json_doc_free(d);
+    char *header, *ref_header;
+    size_t n, ref_n;
+    char *got = read_parts(out, &header, &n);
+    char *want = run_locally(ref, ref_out, &ref_header, &ref_n);
+    ck_assert_uint_eq(ref_n, 97 * 1200);
+    ck_assert_uint_eq(n, ref_n);
+    ck_assert_msg(!strcmp(got, want), "the output after three kills differs from a failure-free run's");
+    ck_assert_uint_eq(hidden_files(out), 0);
+    free(got);
+    free(want);
+    free(header);
+    free(ref_header);
+    free(id);
+    free(job);
+    free(ref);
+    free(out);
+    free(ck);
+    free(ref_out);
+    free(ref_ck);
+}
+END_TEST
+
+/* POST a savepoint request (stop or not) with body; returns the HTTP status and the request id
+ * (caller frees) in *request when accepted. */
+static int request_savepoint(const struct jm *j, const char *id, bool stop, const char *body, char **request)
+{
+    char *path = tu_fmt("/jobs/%s/%s", id, stop ? "stop" : "savepoints");
+    int status = 0;
+    char *answer = http(j->rest, "POST", path, NULL, body, &status);
+    *request = NULL;
+    if (status == 202) {
+        rn_json_doc *d = parse(answer, path);
+        const char *r = rn_json_get_str(rn_json_root(d), "request");
+        ck_assert_msg(r && *r, "%s: no request in %s", path, answer);
+        *request = strdup(r);
+        rn_json_doc_free(d);
+    }
+    free(answer);
+    free(path);
+    return status;
+}
+
+/* Polls a savepoint request until it completed; returns its path (caller frees). */
+static char *wait_savepoint(const struct jm *j, const char *id, const char *request)
+{
+    char *path = tu_fmt("/jobs/%s/savepoints/%s", id, request);
+    double deadline = child_now() + JOB_S;
+    for (;;) {
+        rn_json_doc *d = get_json(j, path);
+        const char *status = rn_json_get_str(rn_json_root(d), "status");
+        ck_assert_msg(status && strcmp(status, "FAILED"), "savepoint %s: %s (%s)", request, status ? status : "?",
+                      rn_json_get_str(rn_json_root(d), "error"));
+        if (!strcmp(status, "COMPLETED")) {
+            char *p = strdup(rn_json_get_str(rn_json_root(d), "path"));
+            rn_json_doc_free(d);
+            free(path);
+            return p;
+        }
+        rn_json_doc_free(d);
+        ck_assert_msg(child_now() < deadline, "savepoint %s not complete after %.0f s", request, JOB_S);
+        nap(50);
+    }
+}
+
+/* A job stopped with a savepoint into a directory inside savepoints.dir ends CANCELLED; the same
+ * job submitted with restore= that savepoint goes on from it, and the two runs together commit
+ * exactly what a failure-free `runnel run` writes. */
+START_TEST(stop_with_a_savepoint_and_resume_continues_exactly_once)
+{
+    char *sp = tu_tmp_path("savepoints");
+    ck_assert(mkdir(sp, 0777) == 0);
+    char *opt = tu_fmt("savepoints.dir=%s", sp);
+    const char *extra[] = {"-D", opt, NULL};
+    struct jm *jm = start_jm(extra);
+    start_tms(jm, 2, 1);
+    char *out = tu_tmp_path("sp-out"), *ck = tu_tmp_path("sp-ck");
+    char *ref_out = tu_tmp_path("sp-ref"), *ref_ck = tu_tmp_path("sp-ref-ck");
+    char *job = ck_job("stopped", 60000, out, ck), *ref = ck_job("stopped", 60000, ref_out, ref_ck);
+    char *id = submit(jm, job);
+    wait_attempt_checkpointed(jm, id, 1, 1);
+    char *request;
+    ck_assert_int_eq(request_savepoint(jm, id, true, "{\"target_directory\": \"first\"}", &request), 202);
+    char *taken = wait_savepoint(jm, id, request);
+    char *expected = tu_fmt("%s/first", sp);
+    ck_assert_str_eq(taken, expected);
+    rn_json_doc_free(wait_job(jm, id, "CANCELLED", JOB_S));
+    /* resumed from it (a relative restore resolves inside savepoints.dir) */
+    int status = 0;
+    char *body = http(jm->rest, "POST", "/jobs?file=job.yaml&restore=first", NULL, job, &status);
+    ck_assert_msg(status == 202, "POST /jobs with restore: %d %s", status, body);
+    rn_json_doc *d = parse(body, "POST /jobs");
+    char *id2 = strdup(rn_json_get_str(rn_json_root(d), "id"));
+    rn_json_doc_free(d);
+    free(body);
+    rn_json_doc_free(wait_job(jm, id2, "FINISHED", JOB_S));
+    char *header, *ref_header;
+    size_t n, ref_n;
+    char *got = read_parts(out, &header, &n);
+    char *want = run_locally(ref, ref_out, &ref_header, &ref_n);
+    ck_assert_uint_eq(ref_n, 97 * 600);
+    ck_assert_uint_eq(n, ref_n);
+    ck_assert_msg(!strcmp(got, want), "stopped and resumed output differs from a failure-free run's");
+    free(got);
+    free(want);
+    free(header);
+    free(ref_header);
+    free(taken);
+    free(expected);
+    free(request);
+    free(id);
+    free(id2);
+    free(job);
+    free(ref);
+    free(out);
+    free(ck);
+    free(ref_out);
+    free(ref_ck);
+    free(opt);
+    free(sp);
+}
+END_TEST
+
+/* Directories named by requests stay inside theirs: a savepoint target or a restore outside
+ * savepoints.dir is refused (400) and nothing is written there; a savepoint of a job without
+ * checkpoints is refused (409). */
+START_TEST(savepoint_and_restore_paths_outside_their_directories_are_refused)
+{
+    char *sp = tu_tmp_path("savepoints");
+    ck_assert(mkdir(sp, 0777) == 0);
+    char *opt = tu_fmt("savepoints.dir=%s", sp);
+    const char *extra[] = {"-D", opt, NULL};
+    struct jm *jm = start_jm(extra);
+    start_tms(jm, 2, 2);
+    char *out = tu_tmp_path("p-out"), *ck = tu_tmp_path("p-ck"), *outside = tu_tmp_path("outside");
+    char *job = ck_job("paths", 0, out, ck);
+    char *id = submit(jm, job);
+    wait_attempt_checkpointed(jm, id, 1, 0);
+    char *request;
+    const char *bodies[] = {"{\"target_directory\": \"../outside\"}", "{\"target_directory\": \"/etc\"}",
+                            "{\"target_directory\": 7}", "not json"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        ck_assert_msg(request_savepoint(jm, id, false, bodies[i], &request) == 400, "accepted %s", bodies[i]);
+        free(request);
+    }
+    struct stat st;
+    ck_assert_msg(stat(outside, &st) != 0, "%s was created", outside);
+    const char *restores[] = {"/etc", "../outside", "/tmp"};
+    for (size_t i = 0; i < sizeof restores / sizeof restores[0]; i++) {
+        char *path = tu_fmt("/jobs?file=job.yaml&restore=%s", restores[i]);
+        int status = 0;
+        char *body = http(jm->rest, "POST", path, NULL, job, &status);
+        ck_assert_msg(status == 400, "restore=%s: %d %s", restores[i], status, body);
+        free(body);
+        free(path);
+    }
+    char *plain = window_job("plain", 2, 0, 1000, NULL, NULL);
+    char *id2 = submit(jm, plain);
+    rn_json_doc_free(wait_job(jm, id2, "RUNNING", READY_S));
+    ck_assert_int_eq(request_savepoint(jm, id2, false, NULL, &request), 409);
+    free(request);
+    free(plain);
+    free(id2);
+    free(id);
+    free(job);
+    free(out);
+    free(ck);
+    free(outside);
+    free(opt);
+    free(sp);
+}
+END_TEST
 
 static Suite *cluster_suite(void)
 {
@@ -1276,18 +1554,22 @@ static Suite *cluster_suite(void)
     tcase_add_checked_fixture(life, setup, teardown);
     tcase_set_timeout(life, 120);
     tcase_add_test(life, kill_9_of_a_task_manager_fails_its_job_and_the_others_run_the_next);
-#ifdef RN_TEST_KNOWN_BUGS
     tcase_add_test(life, kill_9_of_a_task_manager_fails_its_job_naming_it);
-#endif
     tcase_add_test(life, cancel_ends_a_running_job_and_frees_its_slots);
     tcase_add_test(life, task_managers_register_with_a_new_job_manager_after_kill_9);
     tcase_add_test(life, job_needing_more_slots_waits_until_a_task_manager_registers);
     tcase_add_test(life, back_pressure_across_processes_keeps_memory_bounded);
     tcase_add_test(life, minicluster_runs_a_job_and_sigint_stops_all_its_processes);
-#ifdef RN_TEST_KNOWN_BUGS
     tcase_add_test(life, minicluster_passes_its_flags_on_and_prints_its_rest_port);
-#endif
     suite_add_tcase(s, life);
+    TCase *ckpt = tcase_create("checkpoints");
+    tcase_add_unchecked_fixture(ckpt, case_setup, case_teardown);
+    tcase_add_checked_fixture(ckpt, setup, teardown);
+    tcase_set_timeout(ckpt, 180);
+    tcase_add_test(ckpt, kill_9_of_task_managers_with_checkpoints_recovers_exactly_once);
+    tcase_add_test(ckpt, stop_with_a_savepoint_and_resume_continues_exactly_once);
+    tcase_add_test(ckpt, savepoint_and_restore_paths_outside_their_directories_are_refused);
+    suite_add_tcase(s, ckpt);
     TCase *bad = tcase_create("bad_input");
     tcase_add_unchecked_fixture(bad, case_setup, case_teardown);
     tcase_add_checked_fixture(bad, setup, teardown);
