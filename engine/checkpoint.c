@@ -375,6 +375,16 @@ static int part_from_pb(const Runnel__SubtaskState *s, uint32_t max_parallelism,
     return rc;
 }
 
+uint64_t rn__ck_parts_bytes(const struct rn_ck_part *parts, size_t n)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < parts[i].n_files; k++) bytes += parts[i].files[k].size;
+        for (size_t k = 0; k < parts[i].n_shared; k++) bytes += parts[i].shared[k].size;
+    }
+    return bytes;
+}
+
 int rn__ck_parts_pack(const struct rn_ck_part *parts, size_t n, uint8_t **out, size_t *len)
 {
     struct pb_parts pb;

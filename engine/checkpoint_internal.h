@@ -40,6 +40,8 @@ struct rn_ck_part {
     bool finished;               /* the subtask had ended: a restore does not run it again */
 };
 void rn__ck_part_clear(struct rn_ck_part *p);
+/* The bytes of state the parts refer to (private and shared files). */
+uint64_t rn__ck_parts_bytes(const struct rn_ck_part *parts, size_t n);
 /* Parts as a packed runnel.CheckpointMetadata holding only them (a task manager's
  * acknowledgement to the job manager); *out is the caller's. 0 or RN_ENOMEM. */
 int rn__ck_parts_pack(const struct rn_ck_part *parts, size_t n, uint8_t **out, size_t *len);

@@ -290,11 +290,7 @@ static void complete_pending(struct rn_runner *r)
 {
     struct ckpt *ck = r->ck;
     struct pending *p = ck->pend;
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < p->n_parts; i++) {
-        for (size_t k = 0; k < p->parts[i].n_files; k++) bytes += p->parts[i].files[k].size;
-        for (size_t k = 0; k < p->parts[i].n_shared; k++) bytes += p->parts[i].shared[k].size;
-    }
+    uint64_t bytes = rn__ck_parts_bytes(p->parts, p->n_parts);
     struct rn_error err;
     if (rn__ck_store_complete(ck->store, r->job, p->id, p->savepoint, p->final, p->dir, p->parts, p->n_parts, bytes, &err)) {
         abort_pending(r, err.msg, false);
@@ -1165,11 +1161,7 @@ void rn_runner_remote_complete(rn_runner *r, int64_t id)
     pthread_mutex_lock(&ck->mu);
     struct pending *p = ck->pend;
     if (p && p->id == id && p->acked) {
-        uint64_t bytes = 0;
-        for (size_t i = 0; i < p->n_parts; i++) {
-            for (size_t k = 0; k < p->parts[i].n_files; k++) bytes += p->parts[i].files[k].size;
-            for (size_t k = 0; k < p->parts[i].n_shared; k++) bytes += p->parts[i].shared[k].size;
-        }
+        uint64_t bytes = rn__ck_parts_bytes(p->parts, p->n_parts);
         completed(r, bytes);
     }
     pthread_mutex_unlock(&ck->mu);

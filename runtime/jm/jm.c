@@ -574,11 +574,7 @@ static int ck_trigger(rn_jm *jm, struct job *j, bool savepoint, const char *dir,
 static void ck_complete(rn_jm *jm, struct job *j)
 {
     struct ck_pending *p = j->ck;
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < p->n_parts; i++) {
-        for (size_t k = 0; k < p->parts[i].n_files; k++) bytes += p->parts[i].files[k].size;
-        for (size_t k = 0; k < p->parts[i].n_shared; k++) bytes += p->parts[i].shared[k].size;
-    }
+    uint64_t bytes = rn__ck_parts_bytes(p->parts, p->n_parts);
     struct rn_error err;
     if (rn__ck_store_complete(j->store, j->spec, p->id, p->savepoint, p->final, p->dir, p->parts, p->n_parts, bytes, &err)) {
         ck_abort(jm, j, err.msg, true);

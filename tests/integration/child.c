@@ -6,10 +6,13 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -182,4 +185,39 @@ void child_free(struct child *c)
     free(c->err.buf);
     memset(c, 0, sizeof *c);
     c->out_fd = c->err_fd = -1;
+}
+
+/* ---- a directory per test case ---- */
+
+static char *saved_tmpdir;
+static bool had_tmpdir;
+
+char *child_case_dir_make(const char *prefix)
+{
+    const char *t = getenv("TMPDIR");
+    had_tmpdir = t != NULL;
+    saved_tmpdir = t ? strdup(t) : NULL;
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/%s-XXXXXX", t && *t ? t : "/tmp", prefix) < 0) dir = NULL;
+    ck_assert_msg(dir && mkdtemp(dir), "cannot make a directory for the test case under %s", t && *t ? t : "/tmp");
+    setenv("TMPDIR", dir, 1);
+    return dir;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void child_case_dir_remove(char *dir)
+{
+    if (dir) nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+    if (had_tmpdir && saved_tmpdir) setenv("TMPDIR", saved_tmpdir, 1);
+    else unsetenv("TMPDIR");
+    free(saved_tmpdir);
+    saved_tmpdir = NULL;
 }

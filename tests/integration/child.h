@@ -44,4 +44,11 @@ void child_free(struct child *c);
 /* Monotonic seconds. */
 double child_now(void);
 
+/* A directory for one test case, made in the parent process (a failed assertion ends a test
+ * with _exit, past its teardown, and the parent's teardown removes what it left): makes
+ * $TMPDIR/<prefix>-XXXXXX, points TMPDIR into it and returns it (the caller keeps it until
+ * child_case_dir_remove, which removes it with everything in it and restores TMPDIR). */
+char *child_case_dir_make(const char *prefix);
+void child_case_dir_remove(char *dir);
+
 #endif

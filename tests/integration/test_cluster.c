@@ -28,7 +28,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -58,24 +57,9 @@
 /* One directory per test case made in the parent (a failed assertion ends a test with _exit,
  * past its teardown): TMPDIR points into it, and `pids` in it lists processes that are not our
  * children (the minicluster's), which the parent's teardown kills. */
-static char *case_dir, *saved_tmpdir;
+static char *case_dir;
 
-static void case_setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    saved_tmpdir = t ? strdup(t) : NULL;
-    case_dir = tu_fmt("%s/runnel-cluster-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_msg(mkdtemp(case_dir), "cannot make %s", case_dir);
-    setenv("TMPDIR", case_dir, 1);
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+static void case_setup(void) { case_dir = child_case_dir_make("runnel-cluster"); }
 
 /* Kills what `pids` lists, if it is still a runnel process (its pid was not reused). */
 static void kill_noted(void)
@@ -99,11 +83,7 @@ static void kill_noted(void)
 static void case_teardown(void)
 {
     kill_noted();
-    nftw(case_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(case_dir);
-    if (saved_tmpdir) setenv("TMPDIR", saved_tmpdir, 1);
-    else unsetenv("TMPDIR");
-    free(saved_tmpdir);
+    child_case_dir_remove(case_dir);
 }
 
 struct jm {

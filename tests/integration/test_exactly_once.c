@@ -21,7 +21,6 @@
  * its test; files live in a mkdtemp directory removed after each test.
  */
 #include <dirent.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,33 +38,10 @@
 /* Each test's files are in a directory of its own (tu_tmp_setup), inside one directory per test
  * case made in the parent process: a failed assertion ends a test with _exit, past its teardown,
  * and the parent's teardown removes what it left. */
-static char *case_dir, *saved_tmpdir;
+static char *case_dir;
 
-static void case_setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    saved_tmpdir = t ? strdup(t) : NULL;
-    case_dir = tu_fmt("%s/runnel-eo-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_msg(mkdtemp(case_dir), "cannot make %s", case_dir);
-    setenv("TMPDIR", case_dir, 1);
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void case_teardown(void)
-{
-    nftw(case_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(case_dir);
-    if (saved_tmpdir) setenv("TMPDIR", saved_tmpdir, 1);
-    else unsetenv("TMPDIR");
-    free(saved_tmpdir);
-}
+static void case_setup(void) { case_dir = child_case_dir_make("runnel-eo"); }
+static void case_teardown(void) { child_case_dir_remove(case_dir); }
 
 static void setup(void) { tu_tmp_setup("test"); }
 static void teardown(void) { tu_tmp_teardown(); }
