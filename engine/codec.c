@@ -53,6 +53,12 @@ size_t rn_batch_encoded_bound(const struct rn_batch *b)
 
 int rn_batch_encode(const struct rn_batch *b, void *dst, size_t cap, size_t *written)
 {
+    return rn_batch_encode_flags(b, dst, cap, 0, written);
+}
+
+int rn_batch_encode_flags(const struct rn_batch *b, void *dst, size_t cap, uint32_t flags, size_t *written)
+{
+    if (flags & ~(uint32_t)RN_BATCH_ENC_NO_CHECKSUM) return RN_EINVAL;
     uint32_t n = b->n_rows;
     size_t need = rn_batch_encoded_bound(b);
     if (need > cap) return RN_ERANGE;
@@ -97,11 +103,11 @@ int rn_batch_encode(const struct rn_batch *b, void *dst, size_t cap, size_t *wri
     struct out h = {dst, (unsigned char *)dst + HEADER};
     put_u32(&h, MAGIC);
     put_u16(&h, VERSION);
-    put_u16(&h, 0);
+    put_u16(&h, (uint16_t)flags);
     put_u32(&h, n);
     put_u32(&h, b->n_cols);
     put(&h, &body, 8);
-    put_u32(&h, rn_crc32c(0, (unsigned char *)dst + HEADER, body));
+    put_u32(&h, flags & RN_BATCH_ENC_NO_CHECKSUM ? 0 : rn_crc32c(0, (unsigned char *)dst + HEADER, body));
     put_u32(&h, 0);
     *written = HEADER + body;
     return 0;
@@ -232,11 +238,12 @@ int rn_batch_decode(const void *src, size_t len, const rn_schema *expect, struct
     if (magic != MAGIC) return corrupt(&r, "not a runnel batch (bad magic)");
     if (version != VERSION) return corrupt(&r, "unsupported encoding version");
     r.p = r.base + HEADER;
-    if (flags || reserved) return corrupt(&r, "unknown header flags");
+    if ((flags & ~RN_BATCH_ENC_NO_CHECKSUM) || reserved) return corrupt(&r, "unknown header flags");
+    if ((flags & RN_BATCH_ENC_NO_CHECKSUM) && crc) return corrupt(&r, "a checksum in a batch flagged as having none");
     if (n > RN_BATCH_MAX_ROWS) return corrupt(&r, "row count out of range");
     if (n_cols > MAX_COLS) return corrupt(&r, "column count out of range");
     if (body > len - HEADER) return corrupt(&r, "body truncated");
-    if (rn_crc32c(0, r.p, body) != crc) return corrupt(&r, "checksum mismatch");
+    if (!(flags & RN_BATCH_ENC_NO_CHECKSUM) && rn_crc32c(0, r.p, body) != crc) return corrupt(&r, "checksum mismatch");
     r.end = r.p + body;
     if (expect && rn_schema_len(expect) != n_cols) return corrupt(&r, "column count differs from the schema");
 

@@ -1262,7 +1262,9 @@ static int out_send(struct rn_channel *ch, struct rn_element *el)
             release(el);
             return RN_ENOMEM;
         }
-        int rc = rn_batch_encode(el->batch, o->buf + RN__NET_HEADER, o->buf_cap - RN__NET_HEADER, &written);
+        /* no CRC: TCP checksums the stream (Flink's network buffers carry none either) */
+        int rc = rn_batch_encode_flags(el->batch, o->buf + RN__NET_HEADER, o->buf_cap - RN__NET_HEADER,
+                                       RN_BATCH_ENC_NO_CHECKSUM, &written);
         release(el);
         if (rc) return rc;
         frame_header(o->buf, RN__NET_BATCH, id, (uint32_t)written);

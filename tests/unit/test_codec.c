@@ -621,6 +621,53 @@ START_TEST(test_decode_rejects_crc_flip)
 }
 END_TEST
 
+START_TEST(test_no_checksum_round_trips_and_is_flagged)
+{
+    struct rn_batch *b = all_types_batch(64, 5);
+    size_t cap = rn_batch_encoded_bound(b), len = 0, used = 0;
+    unsigned char *buf = malloc(cap), *with = encode(b, &used);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(rn_batch_encode_flags(b, buf, cap, RN_BATCH_ENC_NO_CHECKSUM, &len), 0);
+    /* the same bytes as with a checksum but for the flag and the CRC field */
+    ck_assert_uint_eq(len, used);
+    ck_assert_int_eq(memcmp(buf + 32, with + 32, len - 32), 0);
+    ck_assert_uint_eq(buf[6] | buf[7] << 8, RN_BATCH_ENC_NO_CHECKSUM);
+    ck_assert_uint_eq((uint32_t)buf[24] | (uint32_t)buf[25] << 8 | (uint32_t)buf[26] << 16 | (uint32_t)buf[27] << 24, 0);
+    struct rn_batch *d = NULL;
+    struct rn_error err;
+    ck_assert_msg(rn_batch_decode(buf, len, NULL, &d, &used, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(used, len);
+    assert_same_batch(b, d);
+    rn_batch_unref(d);
+    /* unknown flags are refused on both sides; a CRC beside the flag is corrupt */
+    ck_assert_int_eq(rn_batch_encode_flags(b, buf, cap, 2, &len), RN_EINVAL);
+    ck_assert_int_eq(rn_batch_encode_flags(b, buf, cap, RN_BATCH_ENC_NO_CHECKSUM, &len), 0);
+    buf[6] |= 2;
+    assert_decode_corrupt(buf, len, NULL, "unknown flag");
+    buf[6] &= (unsigned char)~2;
+    buf[24] = 1;
+    assert_decode_corrupt(buf, len, NULL, "a CRC with the no-checksum flag");
+    free(buf);
+    free(with);
+    rn_batch_unref(b);
+}
+END_TEST
+
+/* Without a checksum, damage is still caught by the structure checks or decodes to a valid
+ * batch; it never crashes. */
+START_TEST(test_no_checksum_truncations_are_rejected)
+{
+    struct rn_batch *b = all_types_batch(9, 2);
+    size_t cap = rn_batch_encoded_bound(b), len = 0;
+    unsigned char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(rn_batch_encode_flags(b, buf, cap, RN_BATCH_ENC_NO_CHECKSUM, &len), 0);
+    for (size_t cut = 0; cut < len; cut++) assert_decode_corrupt(buf, cut, NULL, "truncated, no checksum");
+    free(buf);
+    rn_batch_unref(b);
+}
+END_TEST
+
 START_TEST(test_decode_rejects_bad_magic)
 {
     size_t len;
@@ -737,6 +784,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_decode_byte_flips_rejected_or_valid);
     tcase_add_test(tc, test_decode_rejects_every_body_byte_flip);
     tcase_add_test(tc, test_decode_rejects_crc_flip);
+    tcase_add_test(tc, test_no_checksum_round_trips_and_is_flagged);
+    tcase_add_test(tc, test_no_checksum_truncations_are_rejected);
     tcase_add_test(tc, test_decode_rejects_bad_magic);
     tcase_add_test(tc, test_decode_rejects_bad_version);
     tcase_add_test(tc, test_decode_rejects_empty_and_garbage);

@@ -186,6 +186,12 @@ size_t rn_batch_encoded_bound(const struct rn_batch *b);
  * CRC32C of the body}, then per column: type, dim, name, null bitmap when any, values (bools as
  * one byte, strings as u32 offsets[n+1] + bytes). */
 int rn_batch_encode(const struct rn_batch *b, void *out, size_t cap, size_t *written);
+/* The same with flags: RN_BATCH_ENC_NO_CHECKSUM leaves the CRC out (0 in the header, flag bit
+ * set, and the decoder does not verify it) where the transport checksums already and the cost
+ * matters: network channels over TCP, as Flink's network buffers. The structure is checked in
+ * full either way. RN_EINVAL for an unknown flag. */
+#define RN_BATCH_ENC_NO_CHECKSUM 1u
+int rn_batch_encode_flags(const struct rn_batch *b, void *out, size_t cap, uint32_t flags, size_t *written);
 
 /* Decodes one batch from in[0..len). When expect is not NULL the encoded columns must have its
  * names and types (and the batch gets expect as schema); otherwise a schema is built from the
