@@ -26,6 +26,7 @@
 #include "tm.h"
 
 #define RECONNECT_MS 1000
+#define NET_QUEUE_FACTOR 4   /* a network input queues this many times the channel capacity */
 
 struct peer {
     char host[256];
@@ -237,7 +238,10 @@ static struct rn_channel *place_in(void *user, uint32_t index, const rn_schema *
                                    struct rn_mailbox *consumer, struct rn_error *err)
 {
     struct attempt *a = user;
-    return rn_net_input(a->tm->net, rn_tm_channel_id(a->job_id, a->attempt, index), schema, capacity, consumer, err);
+    /* more slots than an in-process ring: credits take a round trip between processes, and a
+     * sender waiting for one idles (still bounded: capacity elements per channel) */
+    return rn_net_input(a->tm->net, rn_tm_channel_id(a->job_id, a->attempt, index), schema, capacity * NET_QUEUE_FACTOR,
+                        consumer, err);
 }
 
 static void attempt_free(struct attempt *a)
