@@ -1323,7 +1323,6 @@ uint32_t rn_runner_n_tasks(const rn_runner *r)
 
 uint32_t rn_runner_n_local_tasks(const rn_runner *r) { return r->n_local; }
 uint32_t rn_runner_n_channels(const rn_runner *r) { return r->n_channels; }
-uint32_t rn__n_tasks(const struct rn_runner *r) { return rn_runner_n_tasks(r); }
 
 void rn_runner_destroy(rn_runner *r)
 {

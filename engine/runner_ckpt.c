@@ -146,9 +146,6 @@ bool rn__ck_exactly_once(const struct rn_runner *r)
 }
 bool rn__ck_commit_only(const struct rn_runner *r) { return r->ck && r->ck->commit_only; }
 
-/* Tasks that take part here (those of this process). */
-static uint32_t n_tasks_here(const struct rn_runner *r) { return r->n_local; }
-
 /* ---- coordinator state (ck->mu held) ---- */
 
 static void add_result(struct ckpt *ck, int64_t id, int rc, const char *msg, const char *path)
@@ -380,7 +377,7 @@ static void ack(struct rn_runner *r, struct upload *up, struct rn_ck_part *parts
         }
         if (up->sync_ms > p->max_sync_ms) p->max_sync_ms = up->sync_ms;
         p->written += written;
-        if (++p->acks == n_tasks_here(r)) {
+        if (++p->acks == r->n_local) {
             if (ck->remote) remote_acked(r);
             else complete_pending(r);
         }
@@ -745,11 +742,11 @@ int rn__ck_final(struct task *t)
     atomic_store(&t->finished, true);
     /* checkpoints go on while other tasks run (an ended task snapshots its final state when
      * triggered); once every task ended, the one in flight gives way to the final one */
-    if (++ck->n_finished == n_tasks_here(r) && ck->remote) {
+    if (++ck->n_finished == r->n_local && ck->remote) {
         /* the coordinator starts the final checkpoint once every process's tasks ended */
         if (!ck->ended_told) ck->remote->ended(ck->remote->user);
         ck->ended_told = true;
-    } else if (ck->n_finished == n_tasks_here(r) && !ck->finishing) {
+    } else if (ck->n_finished == r->n_local && !ck->finishing) {
         ck->finishing = true;
         if (ck->pend) abort_pending(r, "every task ended before it completed", true);
         struct rn_error err;

@@ -146,7 +146,7 @@ struct rn_runner {
     uint32_t n_channels, cap_channels;
     struct rn_channel **channels;  /* every channel this process holds an end of */
     uint32_t n_edges;             /* channels of the whole graph (numbering network channels) */
-    uint32_t n_local;             /* tasks run here */
+    uint32_t n_local;             /* tasks run here: those that take part in checkpoints here */
     _Atomic bool cancelled;
     _Atomic bool stopped;         /* a stop-with-savepoint completed: the job ends as cancelled */
     _Atomic int state;
@@ -177,7 +177,6 @@ struct rn_snapshot_reader {
 int rn__broadcast_el(struct task *t, enum rn_el_kind kind, int64_t value);
 void rn__fail_job(struct rn_runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int rn__op_failed(struct task *t, uint32_t pos, int rc);
-uint32_t rn__n_tasks(const struct rn_runner *r);
 
 /* runner_ckpt.c, for runner.c */
 int rn__ck_create(struct rn_runner *r, struct rn_error *err);      /* in rn_runner_create */

@@ -39,6 +39,7 @@
 enum job_state { J_CREATED, J_RUNNING, J_RESTARTING, J_CANCELLING, J_FINISHED, J_FAILED, J_CANCELLED };
 static const char *const state_names[] = {"CREATED",  "RUNNING", "RESTARTING", "CANCELLING",
                                           "FINISHED", "FAILED",  "CANCELLED"};
+#define N_STATES ((int)(sizeof state_names / sizeof state_names[0]))
 
 struct tmgr {
     struct tmgr *next;
@@ -189,6 +190,30 @@ static void members_free(struct job *j)
     j->n_members = 0;
 }
 
+/* Node i's counters summed over the attempt's task managers. */
+static void vertex_totals(const struct job *j, uint32_t i, uint64_t *in, uint64_t *out, uint64_t *wait)
+{
+    *in = *out = *wait = 0;
+    for (uint32_t m = 0; m < j->n_members; m++) {
+        *in += j->members[m].rows_in[i];
+        *out += j->members[m].rows_out[i];
+        *wait += j->members[m].out_wait_ms[i];
+    }
+}
+
+/* Tells task manager connection c to stop attempt `attempt` of job job_id. */
+static void send_cancel(rn_rpc_conn *c, const char *job_id, uint32_t attempt)
+{
+    Runnel__Rpc__CancelJob cj = RUNNEL__RPC__CANCEL_JOB__INIT;
+    cj.job_id = (char *)job_id;
+    cj.attempt = attempt;
+    Runnel__Rpc__Envelope env = RUNNEL__RPC__ENVELOPE__INIT;
+    env.msg_case = RUNNEL__RPC__ENVELOPE__MSG_CANCEL;
+    env.cancel = &cj;
+    struct rn_error err;
+    if (c) rn_rpc_send(c, &env, &err);
+}
+
 /* Gives the attempt's slots back and tells its task managers to stop it. */
 static void release_attempt(rn_jm *jm, struct job *j, bool cancel)
 {
@@ -200,14 +225,7 @@ static void release_attempt(rn_jm *jm, struct job *j, bool cancel)
         if (!cancel || m->state == RUNNEL__RPC__TASK_STATE__STATE__FINISHED || m->state == RUNNEL__RPC__TASK_STATE__STATE__FAILED ||
             m->state == RUNNEL__RPC__TASK_STATE__STATE__CANCELLED)
             continue;
-        Runnel__Rpc__CancelJob c = RUNNEL__RPC__CANCEL_JOB__INIT;
-        c.job_id = j->id;
-        c.attempt = j->attempt;
-        Runnel__Rpc__Envelope env = RUNNEL__RPC__ENVELOPE__INIT;
-        env.msg_case = RUNNEL__RPC__ENVELOPE__MSG_CANCEL;
-        env.cancel = &c;
-        struct rn_error err;
-        if (t->conn) rn_rpc_send(t->conn, &env, &err);
+        send_cancel(t->conn, j->id, j->attempt);
     }
 }
 
@@ -706,7 +724,7 @@ static void ck_arm(struct job *j)
     if (!j->ck_timer) return;
     int64_t now = now_ms(), at = j->ck ? j->ck->start_ms + j->spec->checkpoint.timeout : j->ck_next_ms;
     int64_t ms = at - now;
-    if (ms > 100 || (j->ck && ms > 100)) ms = 100;   /* ENDED reports and requests are looked at often */
+    if (ms > 100) ms = 100;   /* ENDED reports and savepoint requests are looked at often */
     if (ms < 1) ms = 1;
     rn_rpc_timer_reset(j->ck_timer, (uint32_t)ms);
 }
@@ -796,13 +814,7 @@ static void on_register(rn_jm *jm, rn_rpc_conn *c, const Runnel__Rpc__RegisterTa
     for (size_t i = 0; i < r->n_running; i++) {
         struct job *j = job_by_id(jm, r->running[i]->job_id);
         if (j && j->attempt == r->running[i]->attempt && j->state == J_RUNNING) continue;
-        Runnel__Rpc__CancelJob cj = RUNNEL__RPC__CANCEL_JOB__INIT;
-        cj.job_id = r->running[i]->job_id;
-        cj.attempt = r->running[i]->attempt;
-        Runnel__Rpc__Envelope e2 = RUNNEL__RPC__ENVELOPE__INIT;
-        e2.msg_case = RUNNEL__RPC__ENVELOPE__MSG_CANCEL;
-        e2.cancel = &cj;
-        rn_rpc_send(c, &e2, &err);
+        send_cancel(c, r->running[i]->job_id, r->running[i]->attempt);
     }
     schedule_all(jm);
 }
@@ -939,12 +951,8 @@ static void tick(void *arg)
         if (j->state != J_RUNNING) continue;
         double dt = j->prev_ms ? (double)(now - j->prev_ms) / 1000.0 : 0;
         for (uint32_t i = 0; i < j->n_nodes; i++) {
-            uint64_t in = 0, out = 0, wait = 0;
-            for (uint32_t m = 0; m < j->n_members; m++) {
-                in += j->members[m].rows_in[i];
-                out += j->members[m].rows_out[i];
-                wait += j->members[m].out_wait_ms[i];
-            }
+            uint64_t in, out, wait;
+            vertex_totals(j, i, &in, &out, &wait);
             if (dt > 0) {
                 j->rate_in[i] = in >= j->prev_in[i] ? (double)(in - j->prev_in[i]) / dt : 0;
                 j->rate_out[i] = out >= j->prev_out[i] ? (double)(out - j->prev_out[i]) / dt : 0;
@@ -985,12 +993,18 @@ static uint32_t count_tms(const rn_jm *jm, uint32_t *slots, uint32_t *free_slots
     return n;
 }
 
+static void count_by_state(const rn_jm *jm, uint32_t by_state[N_STATES])
+{
+    memset(by_state, 0, N_STATES * sizeof *by_state);
+    for (const struct job *j = jm->jobs; j; j = j->next) by_state[j->state]++;
+}
+
 static void get_overview(rn_http_req *req, void *arg)
 {
     rn_jm *jm = arg;
     uint32_t slots, free_slots, n = count_tms(jm, &slots, &free_slots);
-    uint32_t by_state[7] = {0};
-    for (const struct job *j = jm->jobs; j; j = j->next) by_state[j->state]++;
+    uint32_t by_state[N_STATES];
+    count_by_state(jm, by_state);
     struct rn_json_builder b;
     rn_json_init(&b);
     rn_json_obj_begin(&b);
@@ -1251,11 +1265,8 @@ static void get_job(rn_http_req *req, void *arg)
     rn_json_karr_begin(&b, "vertices");
     for (uint32_t i = 0; i < j->n_nodes; i++) {
         const struct rn_job_node *nd = &j->spec->nodes[i];
-        uint64_t in = 0, out = 0;
-        for (uint32_t m = 0; m < j->n_members; m++) {
-            in += j->members[m].rows_in[i];
-            out += j->members[m].rows_out[i];
-        }
+        uint64_t in, out, wait;
+        vertex_totals(j, i, &in, &out, &wait);
         rn_json_obj_begin(&b);
         rn_json_kstr(&b, "id", nd->id);
         rn_json_kstr(&b, "type", nd->def ? nd->def->name : "?");
@@ -1475,8 +1486,8 @@ static void get_metrics(rn_http_req *req, void *arg)
 {
     rn_jm *jm = arg;
     uint32_t slots, free_slots, n = count_tms(jm, &slots, &free_slots);
-    uint32_t by_state[7] = {0};
-    for (const struct job *j = jm->jobs; j; j = j->next) by_state[j->state]++;
+    uint32_t by_state[N_STATES];
+    count_by_state(jm, by_state);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -1489,7 +1500,7 @@ static void get_metrics(rn_http_req *req, void *arg)
     fprintf(f, "# HELP runnel_slots Task slots, by whether they are free.\n# TYPE runnel_slots gauge\n"
                "runnel_slots{state=\"total\"} %u\nrunnel_slots{state=\"free\"} %u\n", slots, free_slots);
     fprintf(f, "# HELP runnel_jobs Jobs known, by state.\n# TYPE runnel_jobs gauge\n");
-    for (int s = 0; s < 7; s++) fprintf(f, "runnel_jobs{state=\"%s\"} %u\n", state_names[s], by_state[s]);
+    for (int s = 0; s < N_STATES; s++) fprintf(f, "runnel_jobs{state=\"%s\"} %u\n", state_names[s], by_state[s]);
     fprintf(f, "# HELP runnel_jobs_submitted_total Jobs submitted.\n# TYPE runnel_jobs_submitted_total counter\n"
                "runnel_jobs_submitted_total %" PRIu64 "\n", jm->submitted);
     fprintf(f, "# HELP runnel_taskmanagers_lost_total Task managers lost.\n# TYPE runnel_taskmanagers_lost_total counter\n"
@@ -1504,8 +1515,9 @@ static void get_metrics(rn_http_req *req, void *arg)
         for (const struct job *j = jm->jobs; j; j = j->next) {
             if (j->state != J_RUNNING) continue;
             for (uint32_t i = 0; i < j->n_nodes; i++) {
-                uint64_t v = 0;
-                for (uint32_t m = 0; m < j->n_members; m++) v += k ? j->members[m].rows_out[i] : j->members[m].rows_in[i];
+                uint64_t in, out, wait;
+                vertex_totals(j, i, &in, &out, &wait);
+                uint64_t v = k ? out : in;
                 /* node ids are [A-Za-z0-9_-] (job-spec), safe in a label */
                 fprintf(f, "runnel_vertex_%s_total{job=\"%s\",vertex=\"%s\"} %" PRIu64 "\n", names[k], j->id,
                         j->spec->nodes[i].id, v);

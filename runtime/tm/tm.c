@@ -89,19 +89,14 @@ static void send_jm(rn_tm *tm, Runnel__Rpc__Envelope *env)
         rn_log(RN_LOG_WARN, NULL, "cannot send to the job manager: %s", err.msg);
 }
 
-/* Reports an attempt's state with its counters per node (those of the subtasks here). */
-static void report(rn_tm *tm, struct attempt *a, Runnel__Rpc__TaskState__State state, const char *error)
+/* Tells the job manager the state of attempt `attempt` of job_id here, with n counters per node
+ * (n 0: none). */
+static void send_state(rn_tm *tm, const char *job_id, uint32_t attempt, Runnel__Rpc__TaskState__State state,
+                       const char *error, uint32_t n, uint64_t *in, uint64_t *out, uint64_t *wait)
 {
-    uint32_t n = a->job ? a->job->n_nodes : 0;
-    uint64_t *in = calloc(n ? n : 1, sizeof *in), *out = calloc(n ? n : 1, sizeof *out), *wait = calloc(n ? n : 1, sizeof *wait);
-    if (!in || !out || !wait) goto out;
-    for (uint32_t i = 0; a->runner && i < n; i++) {
-        rn_runner_node_stats(a->runner, i, &in[i], &out[i]);
-        wait[i] = rn_runner_node_out_wait_ms(a->runner, i);
-    }
     Runnel__Rpc__TaskState ts = RUNNEL__RPC__TASK_STATE__INIT;
-    ts.job_id = a->job_id;
-    ts.attempt = a->attempt;
+    ts.job_id = (char *)job_id;
+    ts.attempt = attempt;
     ts.state = state;
     ts.error = (char *)(error ? error : "");
     ts.n_rows_in = ts.n_rows_out = ts.n_out_wait_ms = n;
@@ -112,23 +107,23 @@ static void report(rn_tm *tm, struct attempt *a, Runnel__Rpc__TaskState__State s
     env.msg_case = RUNNEL__RPC__ENVELOPE__MSG_TASK_STATE;
     env.task_state = &ts;
     send_jm(tm, &env);
-out:
+}
+
+/* Reports an attempt's state with its counters per node (those of the subtasks here). */
+static void report(rn_tm *tm, struct attempt *a, Runnel__Rpc__TaskState__State state, const char *error)
+{
+    uint32_t n = a->job ? a->job->n_nodes : 0;
+    uint64_t *in = calloc(n ? n : 1, sizeof *in), *out = calloc(n ? n : 1, sizeof *out), *wait = calloc(n ? n : 1, sizeof *wait);
+    if (in && out && wait) {
+        for (uint32_t i = 0; a->runner && i < n; i++) {
+            rn_runner_node_stats(a->runner, i, &in[i], &out[i]);
+            wait[i] = rn_runner_node_out_wait_ms(a->runner, i);
+        }
+        send_state(tm, a->job_id, a->attempt, state, error, n, in, out, wait);
+    }
     free(in);
     free(out);
     free(wait);
-}
-
-static void report_failure(rn_tm *tm, const char *job_id, uint32_t attempt, const char *why)
-{
-    Runnel__Rpc__TaskState ts = RUNNEL__RPC__TASK_STATE__INIT;
-    ts.job_id = (char *)job_id;
-    ts.attempt = attempt;
-    ts.state = RUNNEL__RPC__TASK_STATE__STATE__FAILED;
-    ts.error = (char *)why;
-    Runnel__Rpc__Envelope env = RUNNEL__RPC__ENVELOPE__INIT;
-    env.msg_case = RUNNEL__RPC__ENVELOPE__MSG_TASK_STATE;
-    env.task_state = &ts;
-    send_jm(tm, &env);
 }
 
 /* ---- checkpoints: the runner's acknowledgements, sent from the loop thread ---- */
@@ -490,7 +485,8 @@ static void on_message(rn_rpc_conn *c, const Runnel__Rpc__Envelope *msg, void *c
         if (deploy(tm, msg->deploy, why, sizeof why)) {
             struct rn_log_ctx lc = {.job = msg->deploy->job_id};
             rn_log(RN_LOG_WARN, &lc, "cannot run attempt %u: %s", msg->deploy->attempt, why);
-            report_failure(tm, msg->deploy->job_id, msg->deploy->attempt, why);
+            send_state(tm, msg->deploy->job_id, msg->deploy->attempt, RUNNEL__RPC__TASK_STATE__STATE__FAILED, why, 0, NULL,
+                       NULL, NULL);
         }
         break;
     case RUNNEL__RPC__ENVELOPE__MSG_CANCEL: {
