@@ -237,6 +237,116 @@ static void free_regex(void *p)
     free(rx);
 }
 
+/* glibc's regcomp expands a bounded repetition by copying its operand: '((a{255}){255}){255}'
+ * asks for 16M nodes and gigabytes. Before compiling, the pattern's size after expansion is
+ * estimated (an atom counts 1, a repeated operand its size times the bound, plus one) and a
+ * pattern over REGEX_MAX_NODES, or nested deeper than REGEX_MAX_DEPTH groups, is refused. The
+ * scan only measures: syntax errors are left for regcomp to report. */
+#define REGEX_MAX_NODES 20000u
+#define REGEX_MAX_DEPTH 64
+#define REGEX_TOO_BIG (REGEX_MAX_NODES + 1ull)
+
+struct rx_scan {
+    const char *p;
+    size_t i, n;
+    int depth;
+};
+
+/* At '{': a bound "{m}", "{m,}" or "{m,n}" is consumed and *times set to what it expands to;
+ * anything else is not a bound and is left in place. */
+static bool rx_bound(struct rx_scan *s, uint64_t *times)
+{
+    size_t i = s->i + 1;
+    uint64_t m = 0, n = 0;
+    bool digits = false, comma = false, upper = false;
+    for (; i < s->n && s->p[i] >= '0' && s->p[i] <= '9'; i++, digits = true)
+        if (m < 1000000) m = m * 10 + (uint64_t)(s->p[i] - '0');
+    if (i < s->n && s->p[i] == ',') {
+        comma = true;
+        for (i++; i < s->n && s->p[i] >= '0' && s->p[i] <= '9'; i++, upper = true)
+            if (n < 1000000) n = n * 10 + (uint64_t)(s->p[i] - '0');
+    }
+    if (!digits || i >= s->n || s->p[i] != '}') return false;
+    s->i = i + 1;
+    *times = !comma ? m : upper ? (n > m ? n : m) : m + 1;
+    if (*times == 0) *times = 1;
+    return true;
+}
+
+/* Skips a bracket expression from its '['; "[]a]", "[^]a]" and "[[:alpha:]]" included. */
+static void rx_bracket(struct rx_scan *s)
+{
+    size_t i = s->i;
+    if (i < s->n && s->p[i] == '^') i++;
+    if (i < s->n && s->p[i] == ']') i++;
+    while (i < s->n && s->p[i] != ']') {
+        if (s->p[i] == '[' && i + 1 < s->n && strchr(":.=", s->p[i + 1])) {
+            char close = s->p[i + 1];
+            for (i += 2; i + 1 < s->n && !(s->p[i] == close && s->p[i + 1] == ']'); i++) {}
+            i += 2;
+        } else {
+            i++;
+        }
+    }
+    s->i = i < s->n ? i + 1 : s->n;
+}
+
+static uint64_t rx_alternation(struct rx_scan *s);
+
+static uint64_t rx_atom(struct rx_scan *s)
+{
+    char c = s->p[s->i++];
+    if (c == '(') {
+        if (++s->depth > REGEX_MAX_DEPTH) return REGEX_TOO_BIG;
+        uint64_t inner = rx_alternation(s);
+        if (s->i < s->n && s->p[s->i] == ')') s->i++;
+        s->depth--;
+        return inner + 1;
+    }
+    if (c == '[') rx_bracket(s);
+    else if (c == '\\' && s->i < s->n) s->i++;
+    return 1;
+}
+
+/* Branches up to a ')' or the end: the sum of their items, saturating above the limit. */
+static uint64_t rx_alternation(struct rx_scan *s)
+{
+    uint64_t total = 0;
+    while (s->i < s->n && s->p[s->i] != ')' && total <= REGEX_MAX_NODES) {
+        if (s->p[s->i] == '|') {
+            s->i++;
+            total++;
+            continue;
+        }
+        uint64_t item = rx_atom(s), times;
+        while (s->i < s->n && item <= REGEX_MAX_NODES) {
+            char c = s->p[s->i];
+            if (c == '*' || c == '+' || c == '?') {
+                s->i++;
+                item++;
+            } else if (c == '{' && rx_bound(s, &times)) {
+                item = item * times + 1;
+            } else {
+                break;
+            }
+        }
+        total += item;
+    }
+    return total;
+}
+
+/* The estimated node count of pattern p (REGEX_TOO_BIG when over the limit or nested too deep). */
+static uint64_t rx_expanded_size(const char *p, size_t n)
+{
+    struct rx_scan s = {p, 0, n, 0};
+    uint64_t total = 0;
+    while (s.i < s.n && total <= REGEX_MAX_NODES) {
+        total += rx_alternation(&s);
+        if (s.i < s.n && s.p[s.i] == ')') s.i++, total++; /* an unmatched ')' */
+    }
+    return total > REGEX_MAX_NODES ? REGEX_TOO_BIG : total;
+}
+
 static int compile_regex(struct enode *nd, const char *fname, struct rn_error *err)
 {
     int rc = want(nd, 0, RN_T_STRING, fname, err);
@@ -244,6 +354,11 @@ static int compile_regex(struct enode *nd, const char *fname, struct rn_error *e
     if (!rc) rc = want_const(nd, 1, fname, err);
     if (rc) return rc;
     struct rn_str p = nd->args[1]->cstr;
+    if (rx_expanded_size(p.len ? p.ptr : "", p.len) > REGEX_MAX_NODES)
+        return rn__type_error(nd->args[1], err,
+                              "%s(): regular expression too large once its repetitions are expanded "
+                              "(over %u nodes, or groups nested over %d deep)",
+                              fname, REGEX_MAX_NODES, REGEX_MAX_DEPTH);
     char *pat = strndup(p.len ? p.ptr : "", p.len);
     struct rn_regex *rx = calloc(1, sizeof *rx);
     if (!pat || !rx) {

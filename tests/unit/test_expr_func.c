@@ -658,6 +658,18 @@ START_TEST(test_regexp_match_invalid_pattern_is_error)
 }
 END_TEST
 
+START_TEST(test_regexp_match_refuses_pattern_expanding_too_far)
+{
+    /* glibc would build 16M nodes (gigabytes) for the first: found by fuzz_expr_parse */
+    struct rn_error e = expect_error("regexp_match(s, '((a{255}){255}){255}')");
+    ck_assert_ptr_nonnull(strstr(e.msg, "too large"));
+    expect_error("regexp_match(s, '(.{200}){200}')");
+    expect_error("regexp_match(s, '((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))')");
+    expect_bool("regexp_match('aaa', '^(a{1,3}){1,5}[[:alpha:]]{0,100}$')", true);
+    expect_bool("regexp_match('a{', 'a[{]')", true);
+}
+END_TEST
+
 START_TEST(test_regexp_match_wrong_type_is_error)
 {
     expect_error("regexp_match(1, 'a')");
@@ -1190,6 +1202,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_regexp_match_over_rows);
     tcase_add_test(tc, test_regexp_match_pattern_must_be_constant);
     tcase_add_test(tc, test_regexp_match_invalid_pattern_is_error);
+    tcase_add_test(tc, test_regexp_match_refuses_pattern_expanding_too_far);
     tcase_add_test(tc, test_regexp_match_wrong_type_is_error);
     tcase_add_test(tc, test_regexp_extract_default_group_is_one);
     tcase_add_test(tc, test_regexp_extract_group_zero_is_whole_match);
