@@ -239,7 +239,8 @@ static void free_regex(void *p)
 
 /* glibc's regcomp expands a bounded repetition by copying its operand: '((a{255}){255}){255}'
  * asks for 16M nodes and gigabytes. Before compiling, the pattern's size after expansion is
- * estimated (an atom counts 1, a repeated operand its size times the bound, plus one) and a
+ * estimated (an atom counts 1, a repeated operand its size times the bound, plus one; x+ is
+ * built as x x*, a copy each) and a
  * pattern over REGEX_MAX_NODES, or nested deeper than REGEX_MAX_DEPTH groups, is refused. The
  * scan only measures: syntax errors are left for regcomp to report. */
 #define REGEX_MAX_NODES 20000u
@@ -321,9 +322,12 @@ static uint64_t rx_alternation(struct rx_scan *s)
         uint64_t item = rx_atom(s), times;
         while (s->i < s->n && item <= REGEX_MAX_NODES) {
             char c = s->p[s->i];
-            if (c == '*' || c == '+' || c == '?') {
+            if (c == '*' || c == '?') {
                 s->i++;
                 item++;
+            } else if (c == '+') { /* x+ is built as x x*: a copy */
+                s->i++;
+                item = item * 2 + 1;
             } else if (c == '{' && rx_bound(s, &times)) {
                 item = item * times + 1;
             } else {

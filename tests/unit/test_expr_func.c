@@ -664,6 +664,7 @@ START_TEST(test_regexp_match_refuses_pattern_expanding_too_far)
     struct rn_error e = expect_error("regexp_match(s, '((a{255}){255}){255}')");
     ck_assert_ptr_nonnull(strstr(e.msg, "too large"));
     expect_error("regexp_match(s, '(.{200}){200}')");
+    expect_error("regexp_match(s, 'a++++++++++++++++++++++++++++++++++++++++')");
     expect_error("regexp_match(s, '((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))')");
     expect_bool("regexp_match('aaa', '^(a{1,3}){1,5}[[:alpha:]]{0,100}$')", true);
     expect_bool("regexp_match('a{', 'a[{]')", true);
