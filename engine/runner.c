@@ -98,6 +98,7 @@ static void cancel_all(struct rn_runner *r)
 /* ---- the operator context API ---- */
 
 const char *rn_op_node_id(const struct rn_op_ctx *ctx) { return ctx->node->id; }
+const char *rn_op_job_name(const struct rn_op_ctx *ctx) { return ctx->task->run->job->name ? ctx->task->run->job->name : ""; }
 uint32_t rn_op_subtask(const struct rn_op_ctx *ctx) { return ctx->task->subtask; }
 uint32_t rn_op_parallelism(const struct rn_op_ctx *ctx) { return ctx->task->parallelism; }
 uint32_t rn_op_max_parallelism(const struct rn_op_ctx *ctx) { return ctx->task->run->job->max_parallelism; }

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define RN_OPERATOR_ABI_MAJOR 1u
-#define RN_OPERATOR_ABI_MINOR 2u
+#define RN_OPERATOR_ABI_MINOR 3u
 /* abi_version = major << 16 | minor: a plugin of another major version is refused; a newer
  * minor version of the host accepts older plugins. */
 #define RN_OPERATOR_ABI ((RN_OPERATOR_ABI_MAJOR << 16) | RN_OPERATOR_ABI_MINOR)
@@ -193,6 +193,8 @@ const rn_value *rn_opt_value(const rn_value *options, const char *name);
 /* ---- run time ---- */
 
 const char *rn_op_node_id(const struct rn_op_ctx *ctx);
+/* The job's `name:` ("" when it has none): stable across restarts (ABI 1.3). */
+const char *rn_op_job_name(const struct rn_op_ctx *ctx);
 uint32_t rn_op_subtask(const struct rn_op_ctx *ctx);       /* 0 .. parallelism-1 */
 uint32_t rn_op_parallelism(const struct rn_op_ctx *ctx);
 uint32_t rn_op_max_parallelism(const struct rn_op_ctx *ctx);
