@@ -359,6 +359,76 @@ START_TEST(timestamp_column_drives_per_partition_watermarks_and_event_time_windo
 }
 END_TEST
 
+START_TEST(an_idle_partition_does_not_hold_the_watermark_back)
+{
+    topic("ev", 2);   /* partition 1 stays empty */
+    char *out = tu_tmp_path("out"), *chk = tu_tmp_path("chk");
+    char *text = tu_fmt("name: idle\nparallelism: 1\ncheckpoint: { interval: 30ms, dir: %s }\noperators:\n"
+                        "  - id: src\n    type: kafka_source\n"
+                        "    with:\n      bootstrap_servers: \"%s\"\n      topic: ev\n"
+                        "      schema: { id: int64, name: string }\n      timestamp_column: kts\n"
+                        "    watermark: { column: kts, max_out_of_orderness: 0s, idle_timeout: 200ms }\n"
+                        "  - id: win\n    type: window_aggregate\n    input: src\n    key_by: name\n"
+                        "    with:\n      window: { type: tumbling, size: 1s }\n      aggregates: { n: \"count(*)\" }\n"
+                        "  - id: out\n    type: file_sink\n    input: win\n"
+                        "    with: { path: %s, format: csv, delivery: exactly_once }\n",
+                        chk, bs(), out);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    /* 3 seconds of rows in partition 0 (10 a second): while the job runs (unbounded), the
+     * windows before the last close only if the empty partition 1 stops holding the watermark */
+    char *v[30];
+    int64_t ts[30];
+    for (int i = 0; i < 30; i++) {
+        v[i] = tu_fmt("{\"id\": %d, \"name\": \"a\"}", i);
+        ts[i] = 3000000 + (int64_t)i * 100;
+    }
+    char why[512];
+    ck_assert_msg(rnk_produce(bs(), "ev", 0, (const char *const *)v, NULL, ts, 30, WAIT_MS, why, sizeof why) == 0, "%s",
+                  why);
+    for (int i = 0; i < 30; i++) free(v[i]);
+    wait_rows(&run, out, 2);
+    free(crash(&run));
+    struct rt_lines want = {0};
+    rt_lines_addf(&want, "a,3000000,3001000,10");
+    rt_lines_addf(&want, "a,3001000,3002000,10");
+    expect_dir_rows(out, &want, "the windows the busy partition closed");
+    rt_lines_free(&want);
+    rn_job_free(job);
+    free(text);
+    free(out);
+    free(chk);
+}
+END_TEST
+
+START_TEST(the_job_keeps_reading_across_a_broker_outage)
+{
+    topic("t", 2);
+    for (int p = 0; p < 2; p++) produce("t", p, V_JSON, p * 50, p * 50 + 50, -1);
+    char *out = tu_tmp_path("out"), *chk = tu_tmp_path("chk");
+    char *text = job_text(1, chk, "      topic: t\n      schema: { id: int64, name: string }\n", out);
+    struct rn_job *job = rt_parse_ok(reg, text);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    wait_rows(&run, out, 100);
+    rd_kafka_mock_cluster_t *mc = rnk_mock_cluster(mock);
+    ck_assert_int_eq(rd_kafka_mock_broker_set_down(mc, 1), 0);
+    usleep(1500 * 1000);
+    ck_assert_msg(!rn_runner_wait(run.r, 1), "the job ended while the broker was down");
+    ck_assert_int_eq(rd_kafka_mock_broker_set_up(mc, 1), 0);
+    for (int p = 0; p < 2; p++) produce("t", p, V_JSON, 100 + p * 50, 150 + p * 50, -1);
+    wait_rows(&run, out, 200);
+    free(crash(&run));
+    struct rt_lines want = {0};
+    want_rows(&want, 0, 200);
+    expect_dir_rows(out, &want, "the rows before and after the outage, once");
+    rt_lines_free(&want);
+    rn_job_free(job);
+    free(text);
+    free(out);
+    free(chk);
+}
+END_TEST
+
 /* ---- bad records ---- */
 
 static void produce_with_bad(const char *t)
@@ -403,6 +473,47 @@ START_TEST(on_error_skip_counts_the_bad_records_and_reads_the_rest)
 }
 END_TEST
 
+/* The headers of message `offset` of partition 0 of t: runnel.topic/partition/offset as given,
+ * runnel.error not empty. */
+static void expect_dead_letter_headers(const char *t, int64_t offset, const char *topic_h, const char *part_h,
+                                       const char *offset_h)
+{
+    char why[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    ck_assert(rd_kafka_conf_set(c, "bootstrap.servers", bs(), why, sizeof why) == RD_KAFKA_CONF_OK);
+    ck_assert(rd_kafka_conf_set(c, "group.id", "test-headers", why, sizeof why) == RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, why, sizeof why);
+    ck_assert_msg(rk, "%s", why);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, t, 0)->offset = offset;
+    ck_assert(rd_kafka_assign(rk, l) == 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_message_t *m = NULL;
+    for (int waited = 0; !m && waited < WAIT_MS; waited += 100) {
+        m = rd_kafka_consumer_poll(rk, 100);
+        if (m && m->err) {
+            rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+    }
+    ck_assert_msg(m, "no message at offset %lld of %s", (long long)offset, t);
+    rd_kafka_headers_t *h = NULL;
+    ck_assert_int_eq(rd_kafka_message_headers(m, &h), 0);
+    static const char *const names[] = {"runnel.topic", "runnel.partition", "runnel.offset", "runnel.error"};
+    const char *want[] = {topic_h, part_h, offset_h, NULL};
+    for (int i = 0; i < 4; i++) {
+        const void *v;
+        size_t n;
+        ck_assert_msg(rd_kafka_header_get_last(h, names[i], &v, &n) == 0, "no header %s", names[i]);
+        if (want[i]) ck_assert_msg(n == strlen(want[i]) && !memcmp(v, want[i], n), "header %s: %.*s, want %s", names[i],
+                                   (int)n, (const char *)v, want[i]);
+        else ck_assert_msg(n > 0, "header %s is empty", names[i]);
+    }
+    rd_kafka_message_destroy(m);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
 START_TEST(on_error_dead_letter_writes_the_bad_records_to_the_topic)
 {
     produce_with_bad("bad");
@@ -426,6 +537,8 @@ START_TEST(on_error_dead_letter_writes_the_bad_records_to_the_topic)
     ck_assert_str_eq(m.v[1].value, "not json");
     ck_assert_ptr_null(m.v[1].key);
     rnk_msgs_free(&m);
+    expect_dead_letter_headers("dlq", 0, "bad", "1", "2");
+    expect_dead_letter_headers("dlq", 1, "bad", "1", "11");
     free(text);
     free(out);
 }
@@ -605,6 +718,8 @@ static Suite *suite(void)
     tcase_add_test(tc, start_timestamp_after_every_message_reads_nothing);
     tcase_add_test(tc, start_latest_reads_only_what_arrives_after_the_start);
     tcase_add_test(tc, timestamp_column_drives_per_partition_watermarks_and_event_time_windows);
+    tcase_add_test(tc, an_idle_partition_does_not_hold_the_watermark_back);
+    tcase_add_test(tc, the_job_keeps_reading_across_a_broker_outage);
     tcase_add_test(tc, a_bad_record_fails_the_job_naming_topic_partition_and_offset);
     tcase_add_test(tc, on_error_skip_counts_the_bad_records_and_reads_the_rest);
     tcase_add_test(tc, on_error_dead_letter_writes_the_bad_records_to_the_topic);
