@@ -256,8 +256,9 @@ START_TEST(validate_repo_jobs_exit_0)
 END_TEST
 
 /* `runnel validate` of every .yaml file in dir (relative to the source root) exits 0; returns
- * how many there were. */
-static int validate_dir(const char *rel)
+ * how many there were. plugin_dir NULL: runnel's default (build/runtime/plugins, the Kafka
+ * plugin). */
+static int validate_dir_with(const char *rel, const char *plugin_dir)
 {
     char *dir = fmt("%s/%s", env("RUNNEL_SOURCE_ROOT"), rel);
     DIR *d = opendir(dir);
@@ -268,7 +269,8 @@ static int validate_dir(const char *rel)
         size_t len = strlen(e->d_name);
         if (len < 6 || strcmp(e->d_name + len - 5, ".yaml")) continue;
         char *path = fmt("%s/%s", dir, e->d_name);
-        struct proc p = RUNNEL(30, "validate", path, "--plugin-dir", env("RUNNEL_SAMPLE_PLUGIN_DIR"));
+        struct proc p = plugin_dir ? RUNNEL(30, "validate", path, "--plugin-dir", plugin_dir)
+                                   : RUNNEL(30, "validate", path);
         ck_assert_msg(p.status == 0, "runnel validate %s exited %d:\n%s", path, p.status, p.err);
         proc_free(&p);
         free(path);
@@ -278,6 +280,15 @@ static int validate_dir(const char *rel)
     free(dir);
     return n;
 }
+
+static int validate_dir(const char *rel) { return validate_dir_with(rel, env("RUNNEL_SAMPLE_PLUGIN_DIR")); }
+
+START_TEST(validate_every_kafka_job_with_the_default_plugins)
+{
+    /* kafka_source and kafka_sink come from build/runtime/plugins/runnel_kafka.so */
+    ck_assert_int_ge(validate_dir_with("jobs/kafka", NULL), 2);
+}
+END_TEST
 
 START_TEST(validate_every_example_job_with_the_plugin_dir)
 {
@@ -564,6 +575,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, validate_repo_jobs_exit_0);
     tcase_add_test(tc, validate_every_example_job_with_the_plugin_dir);
     tcase_add_test(tc, validate_every_nexmark_and_bench_job);
+    tcase_add_test(tc, validate_every_kafka_job_with_the_default_plugins);
     tcase_add_test(tc, validate_plugin_job_without_the_plugin_exits_2);
     tcase_add_test(tc, run_small_job_writes_the_expected_files);
     tcase_add_test(tc, run_failing_job_exits_1_naming_the_operator);
