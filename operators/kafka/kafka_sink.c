@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kafka_common.h"
 
@@ -191,8 +192,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     s->failed = true;
     char fatal[256] = "";
     if (m->err == RD_KAFKA_RESP_ERR__FATAL) rd_kafka_fatal_error(sl->rk, fatal, sizeof fatal);
-    snprintf(s->failure, sizeof s->failure, "delivery to topic '%s' (partition %d) failed%s%s%s: %s%s%s", s->topic,
-             (int)m->partition, sl->txn_id ? " in transactional id '" : "", sl->txn_id ? sl->txn_id : "",
+    char part[32] = "";
+    if (m->partition >= 0) snprintf(part, sizeof part, " (partition %d)", (int)m->partition);
+    snprintf(s->failure, sizeof s->failure, "delivery to topic '%s'%s failed%s%s%s: %s%s%s", s->topic, part, sl->txn_id ? " in transactional id '" : "", sl->txn_id ? sl->txn_id : "",
              sl->txn_id ? "'" : "", rd_kafka_err2str(m->err), fatal[0] ? ": " : "", fatal);
 }
 
@@ -320,19 +322,29 @@ static void count(_Atomic uint64_t *m)
     if (m) atomic_fetch_add_explicit(m, 1, memory_order_relaxed);
 }
 
-/* Runs op on rk (transactional id id): retriable errors are tried again (TXN_ATTEMPTS in all),
- * an abortable one aborts the transaction; any error that remains fails, naming the id and
- * librdkafka's message. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs op on rk (transactional id id), `timeout` in all: retriable errors are tried again while
+ * time is left (TXN_ATTEMPTS tries at most), an abortable one aborts the transaction; any error
+ * that remains fails, naming the id and librdkafka's message. */
 static int txn_do(struct state *s, rd_kafka_t *rk, const char *id, enum txn_op op)
 {
+    int64_t deadline = now_ms() + s->timeout_ms;
     for (int attempt = 1;; attempt++) {
-        rd_kafka_error_t *e = txn_call(rk, op, s->timeout_ms);
+        int64_t left = deadline - now_ms();
+        rd_kafka_error_t *e = txn_call(rk, op, left > 0 ? (int)left : 1);
         if (!e) {
             if (op == TXN_INIT) count(s->m_inits);
             return 0;
         }
         bool fatal = rd_kafka_error_is_fatal(e), abortable = rd_kafka_error_txn_requires_abort(e);
-        if (!fatal && !abortable && rd_kafka_error_is_retriable(e) && attempt < TXN_ATTEMPTS) {
+        if (!fatal && !abortable && rd_kafka_error_is_retriable(e) && attempt < TXN_ATTEMPTS &&
+            deadline - now_ms() > 100) {
             rd_kafka_error_destroy(e);
             rd_kafka_poll(rk, 100);
             continue;
@@ -342,8 +354,8 @@ static int txn_do(struct state *s, rd_kafka_t *rk, const char *id, enum txn_op o
             rn_op_error(s->ctx, "%s; then %s of transactional id '%s' failed%s: %s", s->failure, txn_names[op], id, what,
                         rd_kafka_error_string(e));
         else
-            rn_op_error(s->ctx, "%s of transactional id '%s' (topic '%s') failed%s%s: %s", txn_names[op], id, s->topic,
-                        what, attempt > 1 ? " after retries" : "", rd_kafka_error_string(e));
+            rn_op_error(s->ctx, "%s of transactional id '%s' (topic '%s', timeout %d ms) failed%s: %s", txn_names[op],
+                        id, s->topic, s->timeout_ms, what, rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         if (abortable && !fatal && op != TXN_ABORT) {
             rd_kafka_error_t *a = rd_kafka_abort_transaction(rk, s->timeout_ms);
@@ -490,6 +502,8 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
         }
         have_keys = true;
     }
+    /* one CreateTime per batch: librdkafka would read the clock per message */
+    int64_t now = rn_op_processing_time(ctx);
     for (uint32_t i = 0; i < b->n_rows && rc == 0; i++) {
         s->buf.len = 0;
         if ((rc = rnk_encode(s->fmt, s->delim, b, i, &s->buf))) {
@@ -510,7 +524,8 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
             rd_kafka_resp_err_t err = rd_kafka_producev(sl->rk, RD_KAFKA_V_RKT(sl->rkt),
                                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                                         RD_KAFKA_V_VALUE((void *)val, val ? s->buf.len : 0),
-                                                        RD_KAFKA_V_KEY(k, klen), RD_KAFKA_V_END);
+                                                        RD_KAFKA_V_KEY(k, klen), RD_KAFKA_V_TIMESTAMP(now),
+                                                        RD_KAFKA_V_END);
             if (!err) break;
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 rn_op_error(ctx, "cannot produce to topic '%s'%s%s%s: %s", s->topic,

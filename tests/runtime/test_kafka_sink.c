@@ -76,7 +76,8 @@ static struct rt_lines values_of(const struct rnk_msgs *m, bool keys)
     return l;
 }
 
-/* Runs text (with the mock's address as its one %s) to its end; returns node sink's metric. */
+/* Runs text (a printf format: the mock's address is its one %s, and %% stands for %) to its
+ * end; returns node sink's metric. */
 static uint64_t run_ok(const char *text, const char *metric)
 {
     char *t = tu_fmt(text, rnk_mock_bootstrap(mock));
@@ -94,7 +95,7 @@ START_TEST(at_least_once_writes_every_row_as_json_with_its_key)
     topic("out", 3);
     uint64_t written = run_ok("name: alo\nparallelism: 2\noperators:\n"
                               "  - id: gen\n    type: datagen\n"
-                              "    with: { rows: 3000, fields: { id: seq, name: \"concat('n', seq % 7)\" } }\n"
+                              "    with: { rows: 3000, fields: { id: seq, name: \"concat('n', seq %% 7)\" } }\n"
                               "  - id: sink\n    type: kafka_sink\n    input: gen\n"
                               "    with: { bootstrap_servers: '%s', topic: out, key: id }\n",
                               "records_written");
@@ -138,7 +139,7 @@ START_TEST(raw_format_writes_the_string_column_and_a_null_as_a_tombstone)
     topic("raw", 1);
     run_ok("name: raw\noperators:\n"
            "  - id: gen\n    type: datagen\n"
-           "    with: { rows: 100, fields: { v: \"CASE WHEN seq % 10 = 3 THEN CAST(NULL AS string) "
+           "    with: { rows: 100, fields: { v: \"CASE WHEN seq %% 10 = 3 THEN CAST(NULL AS string) "
            "ELSE concat('value-', seq) END\" } }\n"
            "  - id: sink\n    type: kafka_sink\n    input: gen\n"
            "    with: { bootstrap_servers: '%s', topic: raw, format: raw }\n",
@@ -161,7 +162,7 @@ START_TEST(null_key_values_give_messages_without_a_key)
     run_ok("name: nk\noperators:\n"
            "  - id: gen\n    type: datagen\n"
            "    with: { rows: 200, fields: { id: seq, t: \"to_timestamp(seq)\", "
-           "k: \"CASE WHEN seq % 2 = 0 THEN seq % 3 = 0 ELSE CAST(NULL AS bool) END\" } }\n"
+           "k: \"CASE WHEN seq %% 2 = 0 THEN seq %% 3 = 0 ELSE CAST(NULL AS bool) END\" } }\n"
            "  - id: sink\n    type: kafka_sink\n    input: gen\n"
            "    with: { bootstrap_servers: '%s', topic: nk, key: k, format: csv }\n",
            NULL);
@@ -484,6 +485,22 @@ START_TEST(an_unreachable_cluster_fails_the_end_of_input_within_the_timeout)
 }
 END_TEST
 
+START_TEST(exactly_once_with_an_unreachable_cluster_fails_at_the_start_within_the_timeout)
+{
+    struct rn_job *job = rt_parse_ok(reg, "name: x\noperators:\n"
+                                          "  - { id: gen, type: datagen, with: { rows: 5, fields: { id: seq } } }\n"
+                                          "  - { id: sink, type: kafka_sink, input: gen, with: { bootstrap_servers: "
+                                          "'127.0.0.1:1', topic: t, timeout: 500ms, delivery: exactly_once } }\n");
+    char why[1024];
+    uint64_t v;
+    ck_assert_int_eq(rt_run(job, why, sizeof why, "sink", "transactional_ids_initialised", &v), RN_RUN_FAILED);
+    CHECK_MSG(strstr(why, "init_transactions of transactional id 'x-sink-0-0'") && strstr(why, "topic 't'"),
+              "failure: %s", why);
+    ck_assert_uint_eq(v, 0);
+    rn_job_free(job);
+}
+END_TEST
+
 /* ---- plan errors ---- */
 
 static void expect_invalid(const char *with, const char *fields, const char *word)
@@ -558,6 +575,7 @@ static Suite *suite(void)
     tcase_add_test(tc, a_topic_that_does_not_exist_fails_the_job_naming_it);
     tcase_add_test(tc, a_failed_delivery_in_a_transaction_fails_the_job_naming_the_id);
     tcase_add_test(tc, an_unreachable_cluster_fails_the_end_of_input_within_the_timeout);
+    tcase_add_test(tc, exactly_once_with_an_unreachable_cluster_fails_at_the_start_within_the_timeout);
     tcase_add_test(tc, plan_refuses_bad_options_with_their_positions);
     tcase_add_test(tc, plan_accepts_every_format_and_key_type);
     suite_add_tcase(s, tc);
