@@ -33,7 +33,7 @@ asan: deps
 fuzz: deps
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address -Dtests=false
 	@ninja -C build-fuzz
-	@for t in expr_parse batch_decode jsonl csv jobspec checkpoint_meta opstate config net_frame rpc_decode json_parse; do \
+	@for t in expr_parse batch_decode jsonl csv jobspec checkpoint_meta opstate config net_frame rpc_decode json_parse kafka_state; do \
 	  work=$$(mktemp -d); \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \

@@ -14,7 +14,8 @@
  *
  * Offsets belong to checkpoints: snapshot() appends one element per owned partition to the union
  * list "kafka_source.offsets" {version 1, flags (finished, has stop), partition le32, next offset
- * le64, stop offset le64, topic bytes}; every subtask of a restored job sees every element and
+ * le64, stop offset le64, topic bytes} (kafka_state.h: the codec, which checks every field of what
+ * it reads, so that a corrupt checkpoint fails the restore naming what is wrong); every subtask of a restored job sees every element and
  * keeps those of its partitions under the rule above at the current parallelism (rescaling
  * works), seeking there. A next offset below 0 is librdkafka's logical offset (-2 earliest) for a
  * partition nothing was read from yet. Partitions not in the checkpoint start at the earliest
@@ -43,6 +44,7 @@
 #include <string.h>
 
 #include "kafka_common.h"
+#include "kafka_state.h"
 
 #define RNK_START_TIMEOUT_MS 10000      /* metadata and offset look-ups at the start */
 #define RNK_DISCOVERY_TIMEOUT_MS 2000   /* a metadata refresh for discovery */
@@ -52,10 +54,6 @@
 #define RNK_POLL_MAX 65536              /* messages per poll() before going back to the task */
 #define RNK_PENDING_COMMITS 8           /* snapshots kept for checkpoint_complete */
 
-#define OFFSETS_LIST "kafka_source.offsets"
-#define ELEM_FIXED 22u
-#define ELEM_FINISHED 1u
-#define ELEM_HAS_STOP 2u
 
 static const struct rn_option options[] = {
     {"bootstrap_servers", RN_OPT_STRING, NULL, "host:port[,host:port...] of the Kafka brokers"},
@@ -102,19 +100,7 @@ struct config {
 
 static bool present(const rn_value *o, const char *name) { return rn_opt_value(o, name) != NULL; }
 
-/* Kafka's legal topic names: [a-zA-Z0-9._-]{1,249}. */
-static bool topic_name_ok(const char *t)
-{
-    size_t n = strlen(t);
-    if (n == 0 || n > 249) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return true;
-}
+static bool topic_name_ok(const char *t) { return rnk_topic_name_ok(t, strlen(t)); }
 
 /* Reads the options into c; on a bad one returns the option's name (and *why), else NULL. The
  * job was validated by plan() when open() calls this. */
@@ -1067,36 +1053,25 @@ static int snapshot(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_write
     /* a checkpoint before the first poll: decide the partitions and offsets now, so that the
      * checkpoint holds them (not an empty list that a restore would read as "none yet") */
     if (!s->started && (rc = start(s))) return rc;
-    uint8_t *e = NULL;
-    size_t cap = 0;
+    uint8_t e[RNK_ELEM_MAX];
+    struct rn_error err = {0};
     rd_kafka_topic_partition_list_t *commit = NULL;
     if (s->cfg.group_id && s->n_parts) commit = rd_kafka_topic_partition_list_new((int)s->n_parts);
     for (size_t i = 0; i < s->n_parts && rc == 0; i++) {
         const struct part *p = &s->parts[i];
         const char *topic = part_topic(s, p);
-        size_t len = strlen(topic), need = ELEM_FIXED + len;
-        if (need > cap) {
-            uint8_t *q = realloc(e, need);
-            if (!q) {
-                rc = RN_ENOMEM;
-                break;
-            }
-            e = q;
-            cap = need;
-        }
-        e[0] = 1;
-        e[1] = (uint8_t)((p->finished ? ELEM_FINISHED : 0) | (p->stop >= 0 ? ELEM_HAS_STOP : 0));
-        rn_put_le32(e + 2, (uint32_t)p->partition);
-        rn_put_le64(e + 6, (uint64_t)p->next);
-        rn_put_le64(e + 14, (uint64_t)p->stop);
-        memcpy(e + ELEM_FIXED, topic, len);
-        rc = rn_snapshot_append_union(w, OFFSETS_LIST, e, (uint32_t)need);
+        struct rnk_offsets_elem v = {.partition = p->partition, .next = p->next, .stop = p->stop >= 0 ? p->stop : -1,
+                                     .has_stop = p->stop >= 0, .finished = p->finished && p->stop >= 0};
+        size_t len;
+        snprintf(v.topic, sizeof v.topic, "%s", topic);
+        if ((rc = rnk_offsets_elem_encode(&v, e, sizeof e, &len, &err))) break;
+        if ((rc = rn_snapshot_append_union(w, RNK_OFFSETS_LIST, e, (uint32_t)len)))
+            snprintf(err.msg, sizeof err.msg, "%s", rn_strerror(rc));
         if (commit && p->next >= 0) rd_kafka_topic_partition_list_add(commit, topic, p->partition)->offset = p->next;
     }
-    free(e);
     if (rc) {
         if (commit) rd_kafka_topic_partition_list_destroy(commit);
-        rn_op_error(ctx, "cannot record the partition offsets in the checkpoint: %s", rn_strerror(rc));
+        rn_op_error(ctx, "cannot record the partition offsets in the checkpoint: %s", err.msg);
         return rc;
     }
     if (commit && commit->cnt && !rn_snapshot_is_savepoint(w)) {
@@ -1137,35 +1112,27 @@ static int checkpoint_complete(void *state, struct rn_op_ctx *ctx, int64_t id)
 
 struct restoring {
     struct state *s;
-    bool bad;
+    uint32_t n;              /* elements seen */
+    struct rn_error err;     /* a corrupt one: what is wrong */
 };
 
 static int restore_one(const void *val, uint32_t len, void *user)
 {
     struct restoring *r = user;
     struct state *s = r->s;
-    const uint8_t *p = val;
-    if (len <= ELEM_FIXED || p[0] != 1 || (p[1] & ~(ELEM_FINISHED | ELEM_HAS_STOP))) return r->bad = true, RN_EINVAL;
-    const char *topic = (const char *)p + ELEM_FIXED;
-    size_t tlen = len - ELEM_FIXED;
-    if (memchr(topic, 0, tlen) || tlen > 249) return r->bad = true, RN_EINVAL;
-    char name[256];
-    memcpy(name, topic, tlen);
-    name[tlen] = 0;
-    int32_t partition = (int32_t)rn_get_le32(p + 2);
-    if (partition < 0) return r->bad = true, RN_EINVAL;
-    if (p[1] & ELEM_HAS_STOP) s->ck_bounded = true;
-    if (!mine(s, name, partition)) return 0;
+    struct rnk_offsets_elem e;
+    r->n++;
+    int rc = rnk_offsets_elem_decode(val, len, &e, &r->err);
+    if (rc) return rc;
+    if (e.has_stop) s->ck_bounded = true;
+    if (!mine(s, e.topic, e.partition)) return 0;
     struct saved *v = realloc(s->saved, (s->n_saved + 1) * sizeof *v);
     if (!v) return RN_ENOMEM;
     s->saved = v;
     v = &s->saved[s->n_saved];
-    *v = (struct saved){.partition = partition,
-                        .next = (int64_t)rn_get_le64(p + 6),
-                        .stop = (int64_t)rn_get_le64(p + 14),
-                        .finished = p[1] & ELEM_FINISHED,
-                        .has_stop = p[1] & ELEM_HAS_STOP};
-    if (!(v->topic = strdup(name))) return RN_ENOMEM;
+    *v = (struct saved){.partition = e.partition, .next = e.next, .stop = e.stop, .finished = e.finished,
+                        .has_stop = e.has_stop};
+    if (!(v->topic = strdup(e.topic))) return RN_ENOMEM;
     s->n_saved++;
     return 0;
 }
@@ -1173,12 +1140,12 @@ static int restore_one(const void *val, uint32_t len, void *user)
 static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
 {
     struct state *s = state;
-    struct restoring st = {s, false};
-    int rc = rn_restore_each(r, OFFSETS_LIST, restore_one, &st);
+    struct restoring st = {.s = s};
+    int rc = rn_restore_each(r, RNK_OFFSETS_LIST, restore_one, &st);
     if (rc) {
-        if (st.bad)
-            rn_op_error(ctx, "checkpoint %lld: an element of list '%s' is not one kafka_source wrote",
-                        (long long)rn_restore_id(r), OFFSETS_LIST);
+        if (rc == RN_ECORRUPT)
+            rn_op_error(ctx, "checkpoint %lld: element %u of list '%s' is corrupt: %s", (long long)rn_restore_id(r),
+                        st.n, RNK_OFFSETS_LIST, st.err.msg);
         else
             rn_op_error(ctx, "cannot read the partition offsets of checkpoint %lld: %s", (long long)rn_restore_id(r),
                         rn_strerror(rc));

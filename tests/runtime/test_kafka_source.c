@@ -20,9 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kafka/kafka_state.h"
 #include "kafka_client.h"
 #include "runnel/checkpoint.h"
 #include "runnel/runner.h"
+#include "runnel/state.h"
 #include "rtutil.h"
 #include "testutil.h"
 
@@ -594,6 +596,72 @@ START_TEST(restore_at_another_parallelism_reassigns_the_checkpointed_partitions)
 }
 END_TEST
 
+struct rewrite {
+    rn_opstate *to;
+    uint32_t n, bad;          /* elements copied; the one (1-based) whose partition becomes -1 */
+};
+
+static int copy_elem(const void *val, uint32_t len, void *user)
+{
+    struct rewrite *w = user;
+    uint8_t e[RNK_ELEM_MAX];
+    ck_assert_uint_le(len, sizeof e);
+    memcpy(e, val, len);
+    if (++w->n == w->bad) memset(e + 2, 0xff, 4);   /* partition le32 at byte 2 */
+    return rn_opstate_append_union(w->to, RNK_OFFSETS_LIST, e, len);
+}
+
+/* A checkpoint whose operator-state file for src holds a damaged kafka_source.offsets element
+ * (same length, so the checkpoint's file sizes still match; the file's CRC written anew, so the
+ * engine accepts it): the restore fails naming the list, the element and what is wrong. */
+START_TEST(a_corrupt_offsets_element_fails_the_restore_naming_it)
+{
+    topic("t", 2);
+    for (int p = 0; p < 2; p++) produce("t", p, V_JSON, p * 50, p * 50 + 50, -1);
+    char *out = tu_tmp_path("out"), *chk = tu_tmp_path("chk");
+    char *t1 = job_text(1, chk, "      topic: t\n      schema: { id: int64, name: string }\n", out);
+    char *t2 = job_text(1, chk, "      topic: t\n      stop_at: latest\n      schema: { id: int64, name: string }\n", out);
+    char *ops = strstr(t2, "operators:\n");
+    ck_assert_ptr_nonnull(ops);
+    char *t2r = tu_fmt("%.*srestart: { strategy: none }\n%s", (int)(ops - t2), t2, ops);
+    struct rn_job *j1 = rt_parse_ok(reg, t1), *j2 = rt_parse_ok(reg, t2r);
+    struct rt_ckrun run = rt_ckrun_start(j1, NULL);
+    wait_rows(&run, out, 100);
+    rt_wait_checkpoints(&run, 2);
+    char *from = crash(&run);
+
+    char *file = tu_fmt("%s/src-0/opstate", from);
+    const char *paths[1] = {file};
+    rn_opstate *was, *now = rn_opstate_create();
+    struct rn_error err;
+    ck_assert_msg(rn_opstate_restore(paths, 1, 0, 1, &was, &err) == 0, "%s", err.msg);
+    struct rewrite w = {now, 0, 2};
+    ck_assert_int_eq(rn_opstate_each(was, RNK_OFFSETS_LIST, copy_elem, &w), 0);
+    ck_assert_uint_eq(w.n, 2);
+    ck_assert_msg(rn_opstate_snapshot(now, file, &err) == 0, "%s", err.msg);
+    rn_opstate_destroy(was);
+    rn_opstate_destroy(now);
+
+    run = rt_ckrun_start(j2, from);
+    ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the restored job did not end");
+    const char *why = NULL;
+    ck_assert_int_eq(rn_runner_state(run.r, &why), RN_RUN_FAILED);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_msg(strstr(why, "element 2 of list 'kafka_source.offsets' is corrupt") && strstr(why, "negative partition"),
+                  "the failure does not name the element and the fault: %s", why);
+    rt_ckrun_end(&run);
+    rn_job_free(j1);
+    rn_job_free(j2);
+    free(file);
+    free(from);
+    free(t1);
+    free(t2);
+    free(t2r);
+    free(out);
+    free(chk);
+}
+END_TEST
+
 START_TEST(topic_pattern_discovers_topics_created_while_running)
 {
     topic("disc-a", 2);
@@ -725,6 +793,7 @@ static Suite *suite(void)
     tcase_add_test(tc, on_error_dead_letter_writes_the_bad_records_to_the_topic);
     tcase_add_test(tc, restored_run_resumes_at_the_checkpointed_offsets);
     tcase_add_test(tc, restore_at_another_parallelism_reassigns_the_checkpointed_partitions);
+    tcase_add_test(tc, a_corrupt_offsets_element_fails_the_restore_naming_it);
     tcase_add_test(tc, topic_pattern_discovers_topics_created_while_running);
     tcase_add_test(tc, start_group_reads_from_the_offsets_committed_at_checkpoints);
     tcase_add_test(tc, plan_refuses_bad_options_with_their_position);
