@@ -24,19 +24,46 @@
  * init_transactions on every id — which fences older producers of those ids and (on a real
  * broker) aborts what a failed attempt left open — then begins a transaction on slot 0.
  * snapshot(n) flushes the open transaction (every message acknowledged), records it as
- * pre-committed for n (the operator-state list "kafka_sink.pending", for the restore's log),
+ * pre-committed for n (the operator-state list "kafka_sink.pending", for the restore),
  * and begins a transaction on a free slot; an open transaction with no rows is simply kept.
  * checkpoint_complete(n) commits every pre-committed transaction of a checkpoint <= n.
  * close() aborts the open transaction (a failure, a cancel). Without checkpoints the open
  * transaction is committed in finish(). A restore at another parallelism also re-initialises
  * the pools of old subtasks j >= the new parallelism that map to this one (j % parallelism).
  *
- * Known limit: librdkafka cannot resume another producer's transaction (Flink's KafkaSink does,
- * through Java client internals), so a transaction pre-committed for checkpoint n whose commit
- * had not been sent when the process died is aborted by the restore's init_transactions on a
- * real broker: the rows of that checkpoint interval are lost. The window is between checkpoint
- * n's completion and the sink's commit. The restore logs every transaction the checkpoint
- * listed as pending.
+ * A commit lost in a crash (replay: true, the default, with checkpoints): librdkafka cannot resume
+ * another producer's transaction (Flink's KafkaSink does, through Java client internals), so a
+ * transaction pre-committed for checkpoint n whose commit was not sent before the process died
+ * is aborted by the restore's init_transactions. To write its rows anyway:
+ *  - commit marker: right before committing the transaction of checkpoint n, the sink adds to it
+ *    (send_offsets_to_transaction) offset n of (topic, partition 0) for consumer group
+ *    "<transactional id>"; the brokers store it if and only if the transaction commits. (Sent at
+ *    the commit rather than at the snapshot: the same guarantee without two more round trips in
+ *    the snapshot's pause.)
+ *  - replay records: while a transaction is open its messages (key, value, timestamp; partition
+ *    by the partitioner again) are appended to one growable arena of its slot (REC_HDR + bytes,
+ *    no allocation per message, at most REPLAY_MAX per transaction, else the job fails saying
+ *    to shorten the interval or set replay: false). snapshot(n) writes every pre-committed
+ *    transaction's messages into the checkpoint (union list "kafka_sink.replay", elements of
+ *    up to REPLAY_CHUNK bytes tagged with writer subtask, slot, checkpoint, sequence number and
+ *    transactional id) with its entry in the union list "kafka_sink.pending" (rows, elements);
+ *    the commit empties the arena.
+ *  - restore: after every id is initialised (init_transactions settles a commit in flight and
+ *    aborts what was open, so the marker read next is final), for each pending entry of this
+ *    subtask (old subtask j: j mod parallelism), oldest checkpoint first, a short-lived
+ *    consumer of group "<id>" reads the marker (rd_kafka_committed, read_committed, `timeout`;
+ *    an error fails the restore rather than guess). Marker >= n: committed, nothing to do.
+ *    Otherwise its messages are produced again into the open transaction, the marker for
+ *    (<id>, n) added, and that transaction committed before anything new is written; logged,
+ *    metric transactions_replayed.
+ * The mock of librdkafka 2.0.2 accepts the marker (AddOffsetsToTxn, TxnOffsetCommit) but does
+ * not store it for OffsetFetch: there every pending transaction is replayed, the committed
+ * ones too (duplicates on the mock only); the "committed: nothing to replay" branch is not
+ * verifiable there. replay: false keeps no messages (the window above stays).
+ *
+ * TEST-ONLY hook: the environment variable RUNNEL_KAFKA_SINK_TEST_SKIP_COMMIT=1, read in open()
+ * (never an option: no job file can set it), makes checkpoint_complete fail the task without
+ * committing, as a crash between a checkpoint's completion and the commit.
  *
  * Assumes the host calls a subtask's callbacks on one thread (librdkafka's callbacks run inside
  * rd_kafka_poll / rd_kafka_flush on that thread, never concurrently with them).
@@ -52,7 +79,16 @@
 #define POOL 4                /* transactional producers per subtask (exactly_once) */
 #define TXN_ATTEMPTS 3        /* tries of a transactional call that fails with a retriable error */
 #define PENDING_LIST "kafka_sink.pending"
-#define PENDING_FIXED 17u     /* version u8, writer subtask u32, k u32, checkpoint i64; then the id */
+#define PENDING_FIXED 17u     /* v1: version u8, writer subtask u32, k u32, checkpoint i64; then the id */
+#define PENDING_FIXED2 30u    /* v2: v1's fields, rows u64, chunks u32, replay u8; then the id */
+#define REPLAY_LIST "kafka_sink.replay"
+#define REPLAY_FIXED 23u      /* version u8, writer u32, k u32, checkpoint i64, seq u32, id length u16; id, records */
+#define REPLAY_CHUNK (4u << 20)   /* bytes of records per element (a larger record: an element of its own) */
+#define REPLAY_MAX ((size_t)512 << 20)   /* bytes of records one transaction may hold for replay */
+#define REC_HDR 16u           /* a record: key length u32, value length u32 (NONE: absent), timestamp i64 */
+#define NONE UINT32_MAX
+#define MAX_PENDING 4096u     /* pending entries a restore accepts */
+#define SKIP_COMMIT_ENV "RUNNEL_KAFKA_SINK_TEST_SKIP_COMMIT"
 
 static const struct rn_option options[] = {
     {"bootstrap_servers", RN_OPT_STRING, NULL, "host:port,... of the Kafka brokers"},
@@ -69,11 +105,20 @@ static const struct rn_option options[] = {
     {"transaction_timeout", RN_OPT_DURATION, "15min",
      "exactly_once: transaction.timeout.ms (at most the brokers' transaction.max.timeout.ms)"},
     {"timeout", RN_OPT_DURATION, "60s", "bound of each wait: a flush at a checkpoint or the end, a transactional call"},
+    {"replay", RN_OPT_BOOL, "true",
+     "exactly_once: keep each transaction's messages until its commit and write them into the checkpoints, so that "
+     "a restore can write again a transaction whose commit was lost"},
     {"properties", RN_OPT_MAP, "", "librdkafka producer properties (name: value)"},
     {NULL, 0, NULL, NULL},
 };
 
 enum slot_state { SLOT_FREE, SLOT_OPEN, SLOT_PRECOMMITTED };
+
+/* The messages of a transaction, appended one after the other (REC_HDR, key, value). */
+struct arena {
+    uint8_t *p;
+    size_t len, cap;
+};
 
 struct state;
 
@@ -86,6 +131,7 @@ struct slot {
     enum slot_state st;
     int64_t ckpt;             /* PRECOMMITTED: the checkpoint it belongs to */
     uint64_t rows;            /* produced into its open transaction */
+    struct arena replay;      /* exactly_once with replay: that transaction's messages */
 };
 
 struct state {
@@ -96,6 +142,8 @@ struct state {
     enum rnk_format fmt;
     char delim;
     bool exactly_once, checkpointing;
+    bool replay;              /* exactly_once, replay: true and checkpointing: messages kept in slots' arenas */
+    bool test_skip_commit;    /* SKIP_COMMIT_ENV (tests only): checkpoint_complete fails without committing */
     int timeout_ms;
     char txn_timeout[24];
     bool user_linger;
@@ -108,7 +156,9 @@ struct state {
     bool failed;              /* a delivery report failed: failure[] says how */
     char failure[640];
     bool closing;             /* close(): purged messages are no failure */
-    _Atomic uint64_t *m_written, *m_committed, *m_aborted, *m_inits;
+    const char *mk_group;     /* TXN_MARKER's group and offset */
+    int64_t mk_ckpt;
+    _Atomic uint64_t *m_written, *m_committed, *m_aborted, *m_inits, *m_replayed;
 };
 
 /* ---- options ---- */
@@ -281,6 +331,7 @@ static void slot_destroy(struct slot *sl)
         rd_kafka_destroy(sl->rk);
     }
     free(sl->txn_id);
+    free(sl->replay.p);
     memset(sl, 0, sizeof *sl);
 }
 
@@ -302,17 +353,38 @@ static int slot_flush(struct state *s, struct slot *sl, const char *what)
 
 /* ---- transactions ---- */
 
-enum txn_op { TXN_INIT, TXN_BEGIN, TXN_COMMIT, TXN_ABORT };
+enum txn_op { TXN_INIT, TXN_BEGIN, TXN_COMMIT, TXN_ABORT, TXN_MARKER };
 static const char *const txn_names[] = {"init_transactions", "begin_transaction", "commit_transaction",
-                                        "abort_transaction"};
+                                        "abort_transaction", "send_offsets_to_transaction (the commit marker)"};
 
-static rd_kafka_error_t *txn_call(rd_kafka_t *rk, enum txn_op op, int timeout_ms)
+/* The commit marker of the transaction open on rk: offset `ckpt` of (topic, partition 0) for
+ * consumer group `group` (the transactional id the transaction was written under), which the
+ * brokers store when, and only if, the transaction commits. */
+static rd_kafka_error_t *send_marker(rd_kafka_t *rk, const char *topic, const char *group, int64_t ckpt,
+                                     int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_consumer_group_metadata_t *g = rd_kafka_consumer_group_metadata_new(group);
+    rd_kafka_error_t *e = NULL;
+    if (!l || !g) {
+        e = rd_kafka_error_new(RD_KAFKA_RESP_ERR__FAIL, "out of memory");
+    } else {
+        rd_kafka_topic_partition_list_add(l, topic, 0)->offset = ckpt;
+        e = rd_kafka_send_offsets_to_transaction(rk, l, g, timeout_ms);
+    }
+    if (g) rd_kafka_consumer_group_metadata_destroy(g);
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+    return e;
+}
+
+static rd_kafka_error_t *txn_call(struct state *s, rd_kafka_t *rk, enum txn_op op, int timeout_ms)
 {
     switch (op) {
     case TXN_INIT: return rd_kafka_init_transactions(rk, timeout_ms);
     case TXN_BEGIN: return rd_kafka_begin_transaction(rk);
     case TXN_COMMIT: return rd_kafka_commit_transaction(rk, timeout_ms);
     case TXN_ABORT: return rd_kafka_abort_transaction(rk, timeout_ms);
+    case TXN_MARKER: return send_marker(rk, s->topic, s->mk_group, s->mk_ckpt, timeout_ms);
     }
     return NULL;
 }
@@ -337,7 +409,7 @@ static int txn_do(struct state *s, rd_kafka_t *rk, const char *id, enum txn_op o
     int64_t deadline = now_ms() + s->timeout_ms;
     for (int attempt = 1;; attempt++) {
         int64_t left = deadline - now_ms();
-        rd_kafka_error_t *e = txn_call(rk, op, left > 0 ? (int)left : 1);
+        rd_kafka_error_t *e = txn_call(s, rk, op, left > 0 ? (int)left : 1);
         if (!e) {
             if (op == TXN_INIT) count(s->m_inits);
             return 0;
@@ -374,17 +446,90 @@ static int slot_begin(struct state *s, int k)
     if (rc) return rc;
     sl->st = SLOT_OPEN;
     sl->rows = 0;
+    sl->replay.len = 0;
     s->cur = k;
     return 0;
 }
 
+/* Commits slot sl's transaction; with replay, its commit marker (offset sl->ckpt for group
+ * sl->txn_id) goes into it first. */
 static int slot_commit(struct state *s, struct slot *sl)
 {
-    int rc = txn_do(s, sl->rk, sl->txn_id, TXN_COMMIT);
+    int rc = 0;
+    if (s->replay) {
+        s->mk_group = sl->txn_id;
+        s->mk_ckpt = sl->ckpt;
+        rc = txn_do(s, sl->rk, sl->txn_id, TXN_MARKER);
+    }
+    if (!rc) rc = txn_do(s, sl->rk, sl->txn_id, TXN_COMMIT);
     sl->st = SLOT_FREE;   /* committed, or aborted by txn_do: the task fails then */
+    sl->replay.len = 0;
     if (rc) return rc;
     count(s->m_committed);
     return 0;
+}
+
+/* ---- replay records ---- */
+
+/* Appends a message (key/value NULL: absent) to a; RN_ERANGE past REPLAY_MAX. */
+static int arena_add(struct arena *a, const void *key, size_t klen, const void *val, size_t vlen, int64_t ts)
+{
+    size_t need = REC_HDR + (key ? klen : 0) + (val ? vlen : 0);
+    if (klen >= NONE || vlen >= NONE || a->len + need > REPLAY_MAX) return RN_ERANGE;
+    if (a->len + need > a->cap) {
+        size_t cap = a->cap ? a->cap : 1u << 16;
+        while (cap < a->len + need) cap *= 2;
+        if (cap > REPLAY_MAX) cap = REPLAY_MAX;
+        uint8_t *p = realloc(a->p, cap);
+        if (!p) return RN_ENOMEM;
+        a->p = p;
+        a->cap = cap;
+    }
+    uint8_t *o = a->p + a->len;
+    rn_put_le32(o, key ? (uint32_t)klen : NONE);
+    rn_put_le32(o + 4, val ? (uint32_t)vlen : NONE);
+    rn_put_le64(o + 8, (uint64_t)ts);
+    o += REC_HDR;
+    if (key && klen) memcpy(o, key, klen), o += klen;
+    if (val && vlen) memcpy(o, val, vlen);
+    a->len += need;
+    return 0;
+}
+
+/* The size of the record at p (n bytes left), 0 when it does not fit. */
+static size_t rec_size(const uint8_t *p, size_t n)
+{
+    if (n < REC_HDR) return 0;
+    uint32_t kl = rn_get_le32(p), vl = rn_get_le32(p + 4);
+    uint64_t sz = REC_HDR + (uint64_t)(kl == NONE ? 0 : kl) + (vl == NONE ? 0 : vl);
+    return sz <= n ? (size_t)sz : 0;
+}
+
+/* Produces one message into sl's producer: RD_KAFKA_RESP_ERR__QUEUE_FULL is back-pressure
+ * (deliveries served, cancellation checked). */
+static int produce_one(struct state *s, struct slot *sl, const void *key, size_t klen, const void *val, size_t vlen,
+                       int64_t ts)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(sl->rk, RD_KAFKA_V_RKT(sl->rkt),
+                                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                    RD_KAFKA_V_VALUE((void *)val, val ? vlen : 0),
+                                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_TIMESTAMP(ts),
+                                                    RD_KAFKA_V_END);
+        if (!err) return 0;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rn_op_error(s->ctx, "cannot produce to topic '%s'%s%s%s: %s", s->topic,
+                        sl->txn_id ? " in transactional id '" : "", sl->txn_id ? sl->txn_id : "",
+                        sl->txn_id ? "'" : "", rd_kafka_err2str(err));
+            return RN_EIO;
+        }
+        /* back-pressure: librdkafka's queue is full until deliveries free it (or time out,
+         * message.timeout.ms, which fails them) */
+        rd_kafka_poll(sl->rk, 10);
+        int rc = check_failed(s);
+        if (rc) return rc;
+        if (rn_op_cancelled(s->ctx)) return RN_ECANCELED;
+    }
 }
 
 /* The transactional id k of subtask j. */
@@ -455,7 +600,12 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     }
     if (!s->exactly_once) return slot_create(s, &s->slots[0], NULL);
 
+    s->replay = s->checkpointing && rn_opt_bool(o, "replay");
+    /* tests only (see the opening comment): never an option, so no job file can set it */
+    const char *skip = getenv(SKIP_COMMIT_ENV);
+    s->test_skip_commit = skip && !strcmp(skip, "1");
     s->m_committed = rn_op_metric(ctx, "transactions_committed");
+    s->m_replayed = rn_op_metric(ctx, "transactions_replayed");
     s->m_aborted = rn_op_metric(ctx, "transactions_aborted");
     s->m_inits = rn_op_metric(ctx, "transactional_ids_initialised");
     const char *pre = rn_opt_string(o, "transactional_id_prefix");
@@ -520,30 +670,16 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
             k = ks.len ? ks.ptr : "";
             klen = ks.len;
         }
-        for (;;) {
-            rd_kafka_resp_err_t err = rd_kafka_producev(sl->rk, RD_KAFKA_V_RKT(sl->rkt),
-                                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                        RD_KAFKA_V_VALUE((void *)val, val ? s->buf.len : 0),
-                                                        RD_KAFKA_V_KEY(k, klen), RD_KAFKA_V_TIMESTAMP(now),
-                                                        RD_KAFKA_V_END);
-            if (!err) break;
-            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                rn_op_error(ctx, "cannot produce to topic '%s'%s%s%s: %s", s->topic,
-                            sl->txn_id ? " in transactional id '" : "", sl->txn_id ? sl->txn_id : "",
-                            sl->txn_id ? "'" : "", rd_kafka_err2str(err));
-                rc = RN_EIO;
-                break;
-            }
-            /* back-pressure: librdkafka's queue is full until deliveries free it (or time out,
-             * message.timeout.ms, which fails them) */
-            rd_kafka_poll(sl->rk, 10);
-            if ((rc = check_failed(s))) break;
-            if (rn_op_cancelled(ctx)) {
-                rc = RN_ECANCELED;
-                break;
-            }
+        if ((rc = produce_one(s, sl, k, klen, val, s->buf.len, now))) break;
+        if (s->replay && (rc = arena_add(&sl->replay, k, klen, val, s->buf.len, now))) {
+            if (rc == RN_ERANGE)
+                rn_op_error(ctx, "the transaction of transactional id '%s' holds more than %zu MiB of messages to keep "
+                                 "for replay: shorten the checkpoint interval or set replay: false",
+                            sl->txn_id, REPLAY_MAX >> 20);
+            else rn_op_error(ctx, "cannot keep a message for replay: %s", rn_strerror(rc));
+            break;
         }
-        if (rc == 0) sl->rows++;
+        sl->rows++;
     }
     if (have_keys) rn_column_release(&keys);
     if (rc) return rc;
@@ -567,18 +703,76 @@ static int finish(void *state, struct rn_op_ctx *ctx)
 
 /* ---- checkpoints ---- */
 
+/* Records pre-committed slot k in the checkpoint: an element of the union list PENDING_LIST and,
+ * with replay, its messages as elements of the union list REPLAY_LIST (REPLAY_CHUNK bytes of
+ * whole records each). Union lists: after a rescale the subtask that resolves the entry (old
+ * subtask j goes to j mod the new parallelism) sees all of them. */
 static int append_pending(struct state *s, struct rn_snapshot_writer *w, const struct slot *sl, int k)
 {
-    uint8_t e[PENDING_FIXED + 512];
-    size_t lid = strlen(sl->txn_id);
-    if (lid > 512) lid = 512;
-    e[0] = 1;
-    rn_put_le32(e + 1, s->subtask);
-    rn_put_le32(e + 5, (uint32_t)k);
-    rn_put_le64(e + 9, (uint64_t)sl->ckpt);
-    memcpy(e + PENDING_FIXED, sl->txn_id, lid);
-    int rc = rn_snapshot_append(w, PENDING_LIST, e, (uint32_t)(PENDING_FIXED + lid));
-    if (rc) rn_op_error(s->ctx, "cannot record the pending transactions in the checkpoint: %s", rn_strerror(rc));
+    size_t lid = strlen(sl->txn_id);   /* < 512: txn_id_of */
+    const struct arena *a = &sl->replay;
+    uint32_t chunks = 0;
+    int rc = 0;
+    uint8_t *e = NULL;
+    if (s->replay) {
+        size_t cap = REPLAY_FIXED + lid + REPLAY_CHUNK;
+        e = malloc(cap);
+        if (!e) return RN_ENOMEM;
+        size_t at = 0;
+        while (at < a->len && rc == 0) {
+            /* whole records up to REPLAY_CHUNK bytes (at least one) */
+            size_t end = at;
+            for (;;) {
+                size_t r = rec_size(a->p + end, a->len - end);
+                if (!r) break;
+                if (end > at && end + r - at > REPLAY_CHUNK) break;
+                end += r;
+            }
+            if (end == at) {
+                rc = RN_ECORRUPT;   /* cannot happen: arena_add wrote whole records */
+                break;
+            }
+            size_t n = REPLAY_FIXED + lid + (end - at);
+            if (n > cap) {
+                uint8_t *b = realloc(e, n);
+                if (!b) {
+                    rc = RN_ENOMEM;
+                    break;
+                }
+                e = b, cap = n;
+            }
+            e[0] = 1;
+            rn_put_le32(e + 1, s->subtask);
+            rn_put_le32(e + 5, (uint32_t)k);
+            rn_put_le64(e + 9, (uint64_t)sl->ckpt);
+            rn_put_le32(e + 17, chunks);
+            e[21] = (uint8_t)lid, e[22] = (uint8_t)(lid >> 8);
+            memcpy(e + REPLAY_FIXED, sl->txn_id, lid);
+            memcpy(e + REPLAY_FIXED + lid, a->p + at, end - at);
+            rc = rn_snapshot_append_union(w, REPLAY_LIST, e, (uint32_t)n);
+            chunks++;
+            at = end;
+        }
+    }
+    if (rc == 0) {
+        uint8_t *p = realloc(e, PENDING_FIXED2 + lid + REPLAY_FIXED);
+        if (!p) rc = RN_ENOMEM;
+        else e = p;
+    }
+    if (rc == 0) {
+        e[0] = 2;
+        rn_put_le32(e + 1, s->subtask);
+        rn_put_le32(e + 5, (uint32_t)k);
+        rn_put_le64(e + 9, (uint64_t)sl->ckpt);
+        rn_put_le64(e + 17, sl->rows);
+        rn_put_le32(e + 25, chunks);
+        e[29] = s->replay;
+        memcpy(e + PENDING_FIXED2, sl->txn_id, lid);
+        rc = rn_snapshot_append_union(w, PENDING_LIST, e, (uint32_t)(PENDING_FIXED2 + lid));
+    }
+    free(e);
+    if (rc) rn_op_error(s->ctx, "cannot record the pending transaction of '%s' in the checkpoint: %s", sl->txn_id,
+                        rn_strerror(rc));
     return rc;
 }
 
@@ -621,6 +815,15 @@ static int checkpoint_complete(void *state, struct rn_op_ctx *ctx, int64_t id)
     struct state *s = state;
     s->ctx = ctx;
     if (!s->exactly_once) return 0;
+    if (s->test_skip_commit) {
+        for (int k = 0; k < POOL; k++)
+            if (s->slots[k].st == SLOT_PRECOMMITTED && s->slots[k].ckpt <= id) {
+                rn_op_error(ctx, "%s=1: checkpoint %lld completed, the commit of transactional id '%s' is skipped "
+                                 "and the task fails (a crash before the commit, for tests)",
+                            SKIP_COMMIT_ENV, (long long)id, s->slots[k].txn_id);
+                return RN_EIO;
+            }
+    }
     /* oldest first: one checkpoint's completion covers the earlier ones */
     for (;;) {
         struct slot *best = NULL;
@@ -634,48 +837,238 @@ static int checkpoint_complete(void *state, struct rn_op_ctx *ctx, int64_t id)
     }
 }
 
+/* A pending transaction listed by the restored checkpoint, owned by this subtask. */
+struct pending {
+    uint32_t version, writer, k, chunks;
+    int64_t ckpt;
+    uint64_t rows;
+    bool replay;
+    char id[512];
+};
+
 struct restoring {
     struct state *s;
     int64_t from;
+    uint32_t par;
     bool bad;
+    struct pending *v;
+    size_t n, cap;
+    /* replaying v[at] */
+    const struct pending *want;
+    uint32_t next_chunk;
+    uint64_t rows;
+    int rc;
 };
 
 static int restore_one(const void *val, uint32_t len, void *user)
 {
     struct restoring *r = user;
     const uint8_t *p = val;
-    if (len < PENDING_FIXED || p[0] != 1) return r->bad = true, RN_ECORRUPT;
-    uint32_t writer = rn_get_le32(p + 1), k = rn_get_le32(p + 5);
-    int64_t ck = (int64_t)rn_get_le64(p + 9);
-    rn_op_log(r->s->ctx,
-              "checkpoint %lld lists transaction '%.*s' (subtask %u, slot %u) pre-committed for checkpoint %lld: it "
-              "was committed only if the failed run got to it after the checkpoint completed; otherwise "
-              "re-initialising its transactional id aborted it (librdkafka cannot resume another producer's "
-              "transaction)",
-              (long long)r->from, (int)(len - PENDING_FIXED), (const char *)p + PENDING_FIXED, writer, k,
-              (long long)ck);
+    if (len < 1) return r->bad = true, RN_ECORRUPT;
+    size_t fixed = p[0] == 1 ? PENDING_FIXED : p[0] == 2 ? PENDING_FIXED2 : 0;
+    if (!fixed || len < fixed || len - fixed >= sizeof r->v->id) return r->bad = true, RN_ECORRUPT;
+    uint32_t writer = rn_get_le32(p + 1);
+    if (writer % r->par != r->s->subtask) return 0;   /* another subtask's */
+    if (r->n >= MAX_PENDING) return r->bad = true, RN_ECORRUPT;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        struct pending *v = realloc(r->v, cap * sizeof *v);
+        if (!v) return RN_ENOMEM;
+        r->v = v;
+        r->cap = cap;
+    }
+    struct pending *e = &r->v[r->n++];
+    memset(e, 0, sizeof *e);
+    e->version = p[0];
+    e->writer = writer;
+    e->k = rn_get_le32(p + 5);
+    e->ckpt = (int64_t)rn_get_le64(p + 9);
+    if (p[0] == 2) {
+        e->rows = rn_get_le64(p + 17);
+        e->chunks = rn_get_le32(p + 25);
+        e->replay = p[29] != 0;
+    }
+    memcpy(e->id, p + fixed, len - fixed);
     return 0;
 }
 
-static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *r)
+/* The offset of the commit marker of transactional id `id` (what its last committed
+ * transaction recorded): *out, or -1 when none. A short-lived consumer of group `id` that joins
+ * nothing (rd_kafka_committed is an OffsetFetch), read_committed so that the brokers answer with
+ * settled transactional offsets only. */
+static int marker_of(struct state *s, const char *id, int64_t *out)
+{
+    const char *fixed[] = {"group.id", id, "enable.auto.commit", "false", "isolation.level", "read_committed",
+                           "log.queue", "true", NULL};
+    char why[512];
+    struct slot tmp = {.s = s};
+    rd_kafka_conf_t *c = rnk_conf_build(s->bootstrap, s->properties, fixed, why, sizeof why);
+    if (!c) {
+        rn_op_error(s->ctx, "consumer for the commit marker of '%s': %s", id, why);
+        return RN_EINVAL;
+    }
+    rd_kafka_conf_set_opaque(c, &tmp);
+    rd_kafka_conf_set_log_cb(c, on_log);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, why, sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(c);
+        rn_op_error(s->ctx, "cannot create a consumer to read the commit marker of '%s': %s", id, why);
+        return RN_EINVAL;
+    }
+    rd_kafka_set_log_queue(rk, NULL);
+    int rc = 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (!l) {
+        rc = RN_ENOMEM;
+        goto out;
+    }
+    rd_kafka_topic_partition_list_add(l, s->topic, 0);
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, l, s->timeout_ms);
+    if (!err) err = l->elems[0].err;
+    if (err) {
+        rn_op_error(s->ctx, "cannot read the commit marker of transactional id '%s' (group '%s', topic '%s' partition "
+                            "0) within %d ms: %s",
+                    id, id, s->topic, s->timeout_ms, rd_kafka_err2str(err));
+        rc = RN_EIO;
+        goto out;
+    }
+    *out = l->elems[0].offset >= 0 ? l->elems[0].offset : -1;
+out:
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_poll(rk, 0);   /* its logs */
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* Produces the records of one replay element of r->want into the open transaction. */
+static int replay_one(const void *val, uint32_t len, void *user)
+{
+    struct restoring *r = user;
+    struct state *s = r->s;
+    const uint8_t *p = val;
+    if (len < REPLAY_FIXED || p[0] != 1) return r->bad = true, RN_ECORRUPT;
+    size_t lid = (size_t)p[21] | (size_t)p[22] << 8;
+    if (len < REPLAY_FIXED + lid) return r->bad = true, RN_ECORRUPT;
+    const struct pending *w = r->want;
+    if (rn_get_le32(p + 1) != w->writer || rn_get_le32(p + 5) != w->k || (int64_t)rn_get_le64(p + 9) != w->ckpt ||
+        lid != strlen(w->id) || memcmp(p + REPLAY_FIXED, w->id, lid))
+        return 0;   /* another transaction's */
+    if (rn_get_le32(p + 17) != r->next_chunk) return r->bad = true, RN_ECORRUPT;
+    r->next_chunk++;
+    struct slot *sl = &s->slots[s->cur];
+    const uint8_t *q = p + REPLAY_FIXED + lid, *end = p + len;
+    while (q < end) {
+        size_t n = rec_size(q, (size_t)(end - q));
+        if (!n) return r->bad = true, RN_ECORRUPT;
+        uint32_t kl = rn_get_le32(q), vl = rn_get_le32(q + 4);
+        const uint8_t *k = q + REC_HDR, *v = k + (kl == NONE ? 0 : kl);
+        int rc = produce_one(s, sl, kl == NONE ? NULL : (kl ? (const void *)k : ""), kl == NONE ? 0 : kl,
+                             vl == NONE ? NULL : (vl ? (const void *)v : ""), vl == NONE ? 0 : vl,
+                             (int64_t)rn_get_le64(q + 8));
+        if (rc) return r->rc = rc;
+        r->rows++;
+        sl->rows++;   /* close() aborts it if the restore fails */
+        q += n;
+    }
+    rd_kafka_poll(sl->rk, 0);
+    return check_failed(s) ? (r->rc = RN_EIO) : 0;
+}
+
+/* Resolves pending transaction e: its commit marker says whether it committed; if not, its
+ * records go again into a transaction of their own (with e's marker), committed before
+ * anything new is written. */
+static int resolve(struct state *s, struct rn_snapshot_reader *rd, struct restoring *r, const struct pending *e)
+{
+    if (e->version < 2 || !e->replay) {
+        rn_op_log(s->ctx,
+                  "checkpoint %lld lists transaction '%s' (subtask %u, slot %u) pre-committed for checkpoint %lld "
+                  "without its messages (replay: false): it was committed only if the failed run got to it after the "
+                  "checkpoint completed; otherwise re-initialising its transactional id aborted it",
+                  (long long)r->from, e->id, e->writer, e->k, (long long)e->ckpt);
+        return 0;
+    }
+    int64_t marker = -1;
+    int rc = marker_of(s, e->id, &marker);
+    if (rc) return rc;
+    if (marker >= e->ckpt) {
+        rn_op_log(s->ctx,
+                  "checkpoint %lld lists transaction '%s' pre-committed for checkpoint %lld: committed (its marker "
+                  "says checkpoint %lld), nothing to replay",
+                  (long long)r->from, e->id, (long long)e->ckpt, (long long)marker);
+        return 0;
+    }
+    struct slot *sl = &s->slots[s->cur];
+    r->want = e;
+    r->next_chunk = 0;
+    r->rows = 0;
+    r->rc = 0;
+    rc = rn_restore_each(rd, REPLAY_LIST, replay_one, r);
+    if (rc) {
+        if (r->rc) return r->rc;   /* reported */
+        if (r->bad) rn_op_error(s->ctx, "checkpoint %lld: an element of list '%s' is not one kafka_sink wrote",
+                                (long long)r->from, REPLAY_LIST);
+        else rn_op_error(s->ctx, "cannot read the messages of checkpoint %lld: %s", (long long)r->from,
+                         rn_strerror(rc));
+        return rc;
+    }
+    if (r->next_chunk != e->chunks || r->rows != e->rows) {
+        rn_op_error(s->ctx,
+                    "checkpoint %lld holds %llu of the %llu messages (%u of %u elements) of transaction '%s' "
+                    "(checkpoint %lld): the checkpoint is incomplete",
+                    (long long)r->from, (unsigned long long)r->rows, (unsigned long long)e->rows, r->next_chunk,
+                    e->chunks, e->id, (long long)e->ckpt);
+        return RN_ECORRUPT;
+    }
+    char what[600];
+    snprintf(what, sizeof what, "the replay of transaction '%s' (checkpoint %lld)", e->id, (long long)e->ckpt);
+    s->mk_group = e->id;
+    s->mk_ckpt = e->ckpt;
+    if ((rc = slot_flush(s, sl, what)) || (rc = txn_do(s, sl->rk, sl->txn_id, TXN_MARKER)) ||
+        (rc = txn_do(s, sl->rk, sl->txn_id, TXN_COMMIT))) {
+        sl->st = SLOT_FREE;
+        return rc;
+    }
+    count(s->m_replayed);
+    rn_op_log(s->ctx,
+              "checkpoint %lld lists transaction '%s' pre-committed for checkpoint %lld and its commit marker says "
+              "%s: replayed its %llu messages to topic '%s' in a transaction of '%s', committed",
+              (long long)r->from, e->id, (long long)e->ckpt, marker < 0 ? "none" : "an earlier checkpoint",
+              (unsigned long long)r->rows, s->topic, sl->txn_id);
+    return slot_begin(s, s->cur);
+}
+
+static int by_ckpt(const void *a, const void *b)
+{
+    const struct pending *x = a, *y = b;
+    if (x->ckpt != y->ckpt) return x->ckpt < y->ckpt ? -1 : 1;
+    return x->writer != y->writer ? (x->writer < y->writer ? -1 : 1) : (x->k > y->k) - (x->k < y->k);
+}
+
+static int restore(void *state, struct rn_op_ctx *ctx, struct rn_snapshot_reader *rd)
 {
     struct state *s = state;
     s->ctx = ctx;
     if (!s->exactly_once) return 0;
-    struct restoring got = {.s = s, .from = rn_restore_id(r)};
-    int rc = rn_restore_each(r, PENDING_LIST, restore_one, &got);
+    struct restoring got = {.s = s, .from = rn_restore_id(rd), .par = rn_op_parallelism(ctx)};
+    int rc = rn_restore_each(rd, PENDING_LIST, restore_one, &got);
     if (rc) {
         if (got.bad) rn_op_error(ctx, "checkpoint %lld: an element of list '%s' is not one kafka_sink wrote",
                                  (long long)got.from, PENDING_LIST);
         else rn_op_error(ctx, "cannot read the pending transactions of checkpoint %lld: %s", (long long)got.from,
                          rn_strerror(rc));
-        return rc;
+        goto out;
     }
     /* this subtask's own pool was initialised by open(); the pools of old subtasks that no
      * longer exist go to the subtask they map to */
-    uint32_t par = rn_op_parallelism(ctx), old = rn_restore_old_parallelism(r);
-    for (uint32_t j = par; j < old && rc == 0; j++)
-        if (j % par == s->subtask) rc = fence_pool(s, j);
+    uint32_t old = rn_restore_old_parallelism(rd);
+    for (uint32_t j = got.par; j < old && rc == 0; j++)
+        if (j % got.par == s->subtask) rc = fence_pool(s, j);
+    /* every id is initialised now: a commit in flight has settled, what was open is aborted, so
+     * the markers read next are final */
+    if (got.n > 1) qsort(got.v, got.n, sizeof *got.v, by_ckpt);   /* oldest first: the output's order */
+    for (size_t i = 0; i < got.n && rc == 0; i++) rc = resolve(s, rd, &got, &got.v[i]);
+out:
+    free(got.v);
     return rc;
 }
 
