@@ -53,6 +53,7 @@
 #define RNK_MSGS 4096                   /* messages taken from the queue at once */
 #define RNK_POLL_MAX 65536              /* messages per poll() before going back to the task */
 #define RNK_PENDING_COMMITS 8           /* snapshots kept for checkpoint_complete */
+#define RNK_QUEUED_MIN "1000000"        /* queued.min.messages unless properties: set it */
 
 
 static const struct rn_option options[] = {
@@ -257,6 +258,7 @@ struct topic {
     int32_t *idx;            /* partition -> index into parts, -1 not ours */
     int32_t n_idx;
     bool known, missing_logged;
+    rd_kafka_topic_t *rkt;   /* held once a message of the topic came: messages match it by address */
 };
 
 /* A partition's position as a checkpoint recorded it. */
@@ -447,6 +449,12 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     fixed[k++] = "log.queue", fixed[k++] = "true";
     if (!props || !rn_value_get(props, "auto.offset.reset")) fixed[k++] = "auto.offset.reset", fixed[k++] = "earliest";
     if (!props || !rn_value_get(props, "client.id")) fixed[k++] = "client.id", fixed[k++] = client;
+    /* librdkafka 2.0 compares queued.min.messages with the length of the consumer queue that
+     * every partition's queue forwards to (all partitions together), stops fetching when it is
+     * reached and looks again only when the broker thread next wakes (up to a second later):
+     * at its default (100000) a fast broker left the source idle two thirds of the time. The
+     * bytes bound (queued.max.messages.kbytes, 64 MB by default) still caps the memory. */
+    if (!props || !rn_value_get(props, "queued.min.messages")) fixed[k++] = "queued.min.messages", fixed[k++] = RNK_QUEUED_MIN;
     fixed[k] = NULL;
     char msg[512];
     rd_kafka_conf_t *conf = rnk_conf_build(s->cfg.bootstrap, props, fixed, msg, sizeof msg);
@@ -802,12 +810,18 @@ static bool all_finished(const struct state *s)
 static struct part *lookup(struct state *s, const rd_kafka_message_t *m)
 {
     if (!m->rkt) return NULL;
-    const char *name = rd_kafka_topic_name(m->rkt);
     uint32_t ti = s->last_topic;
-    if (ti >= s->n_topics || strcmp(s->topics[ti].name, name)) {
-        int i = topic_find(s, name);
-        if (i < 0) return NULL;
-        s->last_topic = ti = (uint32_t)i;
+    if (ti >= s->n_topics || s->topics[ti].rkt != m->rkt) {
+        /* by the handle's address (a held handle cannot become another topic's), else by name */
+        for (ti = 0; ti < s->n_topics && s->topics[ti].rkt != m->rkt; ti++) continue;
+        if (ti == s->n_topics) {
+            int i = topic_find(s, rd_kafka_topic_name(m->rkt));
+            if (i < 0) return NULL;
+            ti = (uint32_t)i;
+            /* the existing handle of the topic, kept until close (NULL: names every time) */
+            if (!s->topics[ti].rkt) s->topics[ti].rkt = rd_kafka_topic_new(s->rk, s->topics[ti].name, NULL);
+        }
+        s->last_topic = ti;
     }
     return part_of(s, ti, m->partition);
 }
@@ -1179,6 +1193,8 @@ static void close_(void *state, struct rn_op_ctx *ctx)
         }
         rd_kafka_consumer_close(s->rk);
         if (s->q) rd_kafka_queue_destroy(s->q);
+        for (size_t i = 0; i < s->n_topics; i++)
+            if (s->topics[i].rkt) rd_kafka_topic_destroy(s->topics[i].rkt);
         rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     } else if (s->q) {
         rd_kafka_queue_destroy(s->q);
