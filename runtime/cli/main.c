@@ -1,14 +1,17 @@
 /*
  * main.c — the `runnel` command line tool: dispatches to a subcommand from the table below.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "rn_config.h"
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
+static int cmd_kafka(int argc, char **argv);
 
 static const struct rn_cli_command commands[] = {
     {"run", "run a job file on this machine", rn_cli_run},
@@ -24,6 +27,7 @@ static const struct rn_cli_command commands[] = {
     {"taskmanager", "run a task manager that registers its slots with a job manager", rn_cli_taskmanager},
     {"minicluster", "run a job manager and N task managers on this machine", rn_cli_minicluster},
     {"operators", "list the operators, or describe one", rn_cli_operators},
+    {"kafka", "a Kafka mock cluster, producer and reader (runs runnel-kafka)", cmd_kafka},
     {"eval", "evaluate a filter and projections over generated bid rows", rn_cli_eval},
     {"version", "print the version and build options", cmd_version},
     {"help", "list the commands", cmd_help},
@@ -36,6 +40,27 @@ static int cmd_version(int argc, char **argv)
     (void)argv;
     printf("runnel %s (cuda: %s)\n", RN_VERSION, RN_HAVE_CUDA ? "built" : "not built");
     return 0;
+}
+
+/* `runnel kafka ...` runs runnel-kafka from runnel's own directory (a separate binary, so that
+ * runnel never links librdkafka) with the remaining arguments. */
+static int cmd_kafka(int argc, char **argv)
+{
+    (void)argc;
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+    if (n <= 0) {
+        fprintf(stderr, "runnel kafka: cannot find runnel's own path: %s\n", strerror(errno));
+        return 1;
+    }
+    path[n] = '\0';
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "runnel-kafka");
+    argv[0] = path;
+    execv(path, argv);
+    fprintf(stderr, "runnel kafka: cannot run %s: %s (it is built and installed next to runnel)\n", path,
+            strerror(errno));
+    return 1;
 }
 
 static int cmd_help(int argc, char **argv)
