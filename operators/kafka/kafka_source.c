@@ -549,16 +549,19 @@ static bool topic_wanted(const struct state *s, const char *name)
 }
 
 /* Reads the cluster's metadata and adds every partition of a wanted topic that belongs to this
- * subtask and is not known yet, starting at `next`. Returns the number added through *added. */
-static int discover(struct state *s, int timeout_ms, int64_t next, size_t *added, bool fail_missing)
+ * subtask and is not known yet, starting at `next`. Returns the number added through *added.
+ * fail_missing: a named topic that does not exist fails; need_md: so does metadata that cannot be
+ * read (else it is logged and the next discovery tries again). */
+static int discover(struct state *s, int timeout_ms, int64_t next, size_t *added, bool fail_missing, bool need_md)
 {
     struct rn_op_ctx *ctx = s->ctx;
     const struct rd_kafka_metadata *md = NULL;
     *added = 0;
     rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 1, NULL, &md, timeout_ms);
     if (e) {
-        if (fail_missing) {
-            rn_op_error(ctx, "cannot read the cluster's metadata from %s: %s", s->cfg.bootstrap, rd_kafka_err2str(e));
+        if (fail_missing || need_md) {
+            rn_op_error(ctx, "cannot read the cluster's metadata from %s within %d ms: %s", s->cfg.bootstrap,
+                        timeout_ms, rd_kafka_err2str(e));
             return RN_EIO;
         }
         rn_op_log(ctx, "partition discovery: cannot read the cluster's metadata: %s", rd_kafka_err2str(e));
@@ -719,7 +722,7 @@ static int start(struct state *s)
          * restored into a bounded job also reads the partitions that appeared since, from the
          * earliest offset, and stops at the end offsets of now where the checkpoint has none */
         if ((!s->cfg.bounded || !s->ck_bounded) &&
-            (rc = discover(s, RNK_START_TIMEOUT_MS, RD_KAFKA_OFFSET_BEGINNING, &added, false)))
+            (rc = discover(s, RNK_START_TIMEOUT_MS, RD_KAFKA_OFFSET_BEGINNING, &added, false, false)))
             return rc;
         if (s->cfg.bounded && !s->ck_bounded) {
             if ((rc = list_offsets(s, 0, RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_BEGINNING, false)) ||
@@ -727,7 +730,11 @@ static int start(struct state *s)
                 return rc;
         }
     } else {
-        if ((rc = discover(s, RNK_START_TIMEOUT_MS, RD_KAFKA_OFFSET_BEGINNING, &added, s->cfg.bounded))) return rc;
+        /* without the metadata now, the partitions would be found by a later discovery and read
+         * from the earliest offset: only right for start: earliest */
+        if ((rc = discover(s, RNK_START_TIMEOUT_MS, RD_KAFKA_OFFSET_BEGINNING, &added, s->cfg.bounded,
+                           s->cfg.bounded || s->cfg.start != START_EARLIEST)))
+            return rc;
         switch (s->cfg.start) {
         case START_EARLIEST:
             /* logical earliest is the same offset after a restore; bounded mode needs real ones */
@@ -1019,7 +1026,7 @@ static int poll_(void *state, struct rn_op_ctx *ctx)
         if (all_finished(s)) return end_input(s);
     } else if (s->cfg.discovery_ms > 0 && rn_op_processing_time(ctx) >= s->next_discovery) {
         size_t before = s->n_parts, added;
-        if ((rc = discover(s, RNK_DISCOVERY_TIMEOUT_MS, RD_KAFKA_OFFSET_BEGINNING, &added, false))) return rc;
+        if ((rc = discover(s, RNK_DISCOVERY_TIMEOUT_MS, RD_KAFKA_OFFSET_BEGINNING, &added, false, false))) return rc;
         if (added) {
             for (size_t i = before; i < s->n_parts; i++)
                 rn_op_log(ctx, "new partition: topic '%s' partition %d (from the earliest offset)",

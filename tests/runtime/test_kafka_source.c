@@ -320,6 +320,22 @@ START_TEST(start_latest_reads_only_what_arrives_after_the_start)
 }
 END_TEST
 
+/* Unbounded, start: latest, and the cluster's metadata cannot be read at the start (nothing
+ * listens on port 1): the job fails naming it rather than run on and find the partitions with a
+ * later discovery, which reads them from the earliest offset. */
+START_TEST(start_latest_fails_when_the_metadata_cannot_be_read_at_the_start)
+{
+    char *text = tu_fmt("name: nolatest\nrestart: { strategy: none }\noperators:\n"
+                        "  - id: src\n    type: kafka_source\n    with:\n      bootstrap_servers: \"127.0.0.1:1\"\n"
+                        "      topic: t\n      start: latest\n      schema: { id: int64, name: string }\n"
+                        "  - id: out\n    type: print\n    input: src\n");
+    char *why = run_fails(text);
+    ck_assert_msg(strstr(why, "cannot read the cluster's metadata from 127.0.0.1:1"), "failure: %s", why);
+    free(why);
+    free(text);
+}
+END_TEST
+
 /* ---- event time ---- */
 
 START_TEST(timestamp_column_drives_per_partition_watermarks_and_event_time_windows)
@@ -785,6 +801,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bounded_subtasks_without_partitions_and_empty_partitions_end_at_once);
     tcase_add_test(tc, start_timestamp_after_every_message_reads_nothing);
     tcase_add_test(tc, start_latest_reads_only_what_arrives_after_the_start);
+    tcase_add_test(tc, start_latest_fails_when_the_metadata_cannot_be_read_at_the_start);
     tcase_add_test(tc, timestamp_column_drives_per_partition_watermarks_and_event_time_windows);
     tcase_add_test(tc, an_idle_partition_does_not_hold_the_watermark_back);
     tcase_add_test(tc, the_job_keeps_reading_across_a_broker_outage);
