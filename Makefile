@@ -51,6 +51,7 @@ bench: build
 	tests/bench/checkpoint.sh $(BUILD)
 	tests/bench/cluster.sh $(BUILD)
 	tests/bench/recovery.sh $(BUILD)
+	tests/bench/kafka.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz
