@@ -253,8 +253,10 @@ START_TEST(exactly_once_commits_a_transaction_per_checkpoint)
     }
     rt_ckrun_end(&run);
     /* at least one per subtask, and never more than one per subtask and checkpoint taken (with
-     * the final one; a checkpoint that failed after the sink's snapshot pre-committed too) */
-    CHECK_MSG(committed >= 2 && committed <= 2 * (st.completed + st.failed),
+     * the final one; a checkpoint that failed after the sink's snapshot pre-committed too; and the
+     * one in flight when every task ended, which the engine gives up without counting it as
+     * failed, after the sink may have pre-committed for it: + 1) */
+    CHECK_MSG(committed >= 2 && committed <= 2 * (st.completed + st.failed + 1),
               "%llu transactions committed over %llu checkpoints (%llu failed: %s)", (unsigned long long)committed,
               (unsigned long long)st.completed, (unsigned long long)st.failed, st.last_error);
     ck_assert_uint_eq(aborted, 0);
@@ -308,6 +310,10 @@ static void crash_restore(int p1, int p2)
     struct rn_job *job = rt_parse_ok(reg, t1);
     struct rt_ckrun run = rt_ckrun_start(job, NULL);
     rt_wait_checkpoints(&run, 2);
+    /* a completed checkpoint reaches the sink's checkpoint_complete later, on its task's thread:
+     * wait (bounded) for a commit rather than assume one happened by now */
+    for (int waited = 0; waited < WAIT_MS && metric(&run, job, "transactions_committed") == 0; waited += 20)
+        if (rn_runner_wait(run.r, 20)) break;
     rn_runner_cancel(run.r);
     ck_assert(rn_runner_wait(run.r, RT_RUN_WAIT_MS));
     ck_assert_uint_eq(metric(&run, job, "transactional_ids_initialised"), 4u * (unsigned)p1);
