@@ -41,6 +41,13 @@ static void setup(void) { tu_tmp_setup("test"); }
 static void teardown(void) { tu_tmp_teardown(); }
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* The end of a child's output, for failure messages (Check refuses very long ones). */
+static const char *tail(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 2500 ? s + n - 2500 : s;
+}
 #define TMO 20000
 
 enum { RECORDS = 20000, PARTITIONS = 4, KEYS = 10, STEP_MS = 5, WINDOW_MS = 1000, BATCH = 25 };
@@ -166,12 +173,12 @@ static void expect_output(const char *bootstrap, bool exact, const char *context
 {
     struct out_check c = check_output(bootstrap);
     ck_assert_msg(c.unexpected == 0, "%s: %zu unexpected rows in out (partial or wrong windows), first: %s\nstderr:\n%s",
-                  context, c.unexpected, c.first_unexpected, run->err.buf);
+                  context, c.unexpected, c.first_unexpected, tail(run->err.buf));
     ck_assert_msg(c.missing == 0, "%s: %zu expected rows missing from out (of %zu read), first: %s\nstderr:\n%s", context,
-                  c.missing, c.got, c.first_missing, run->err.buf);
+                  c.missing, c.got, c.first_missing, tail(run->err.buf));
     if (exact)
         ck_assert_msg(c.duplicates == 0, "%s: %zu duplicate rows in out\nstderr:\n%s", context, c.duplicates,
-                      run->err.buf);
+                      tail(run->err.buf));
     fprintf(stderr, "kafka: %s: %zu rows read, %zu distinct, %zu duplicates\n", context, c.got, c.distinct,
             c.duplicates);
 }
@@ -237,14 +244,14 @@ static char *write_job(const char *bootstrap, const char *restart)
 static void expect_exit(const struct child *c, int code, const char *what)
 {
     ck_assert_msg(child_exit_code(c) == code, "%s: exit status %d (status word %d), expected %d\nstdout:\n%s\nstderr:\n%s",
-                  what, child_exit_code(c), c->status, code, c->out.buf, c->err.buf);
+                  what, child_exit_code(c), c->status, code, c->out.buf, tail(c->err.buf));
 }
 
 static void run_to_end(struct child *c, double timeout_s, const char *const *args)
 {
     child_start(c, args);
     ck_assert_msg(child_wait(c, timeout_s), "runnel %s did not end within %.0f s\nstderr:\n%s", args[0], timeout_s,
-                  c->err.buf);
+                  tail(c->err.buf));
 }
 
 /* Checkpoints (not the final one) the run logged as completed so far. */
@@ -263,11 +270,11 @@ static int completed_checkpoints(const char *log)
 static void wait_checkpoints(struct child *c, int n, double timeout_s)
 {
     double deadline = child_now() + timeout_s;
-    while (completed_checkpoints(c->err.buf) < n) {
+    while (completed_checkpoints(tail(c->err.buf)) < n) {
         ck_assert_msg(!child_pump(c, 20), "the run ended (status word %d) before %d completed checkpoints\nstderr:\n%s",
-                      c->status, n, c->err.buf);
+                      c->status, n, tail(c->err.buf));
         ck_assert_msg(child_now() < deadline, "%d checkpoints did not complete within %.0f s\nstderr:\n%s", n, timeout_s,
-                      c->err.buf);
+                      tail(c->err.buf));
     }
 }
 
@@ -277,7 +284,7 @@ static void keep_running(struct child *c, double s, const char *what)
     double until = child_now() + s;
     while (child_now() < until)
         ck_assert_msg(!child_pump(c, 20), "%s: the run ended (status word %d) too early\nstderr:\n%s", what, c->status,
-                      c->err.buf);
+                      tail(c->err.buf));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -292,7 +299,7 @@ START_TEST(windowed_job_from_kafka_to_kafka_writes_every_window_once)
     struct child run;
     run_to_end(&run, 60, ARGS("run", job));
     expect_exit(&run, 0, "runnel run");
-    ck_assert_msg(strstr(run.err.buf, "late_dropped=0"), "rows were late:\n%s", run.err.buf);
+    ck_assert_msg(strstr(tail(run.err.buf), "late_dropped=0"), "rows were late:\n%s", tail(run.err.buf));
     expect_output(b, true, "failure-free run", &run);
     child_free(&run);
     free(job);
@@ -351,7 +358,7 @@ START_TEST(broker_down_and_up_during_a_run_loses_nothing)
     keep_running(&run, 1.5, "broker 2 down");
     ck_assert_int_eq(rd_kafka_mock_broker_set_up(rnk_mock_cluster(m), 2), 0);
     ck_assert_msg(child_wait(&run, 90), "the run did not end within 90 s after the broker came back\nstderr:\n%s",
-                  run.err.buf);
+                  tail(run.err.buf));
     expect_exit(&run, 0, "runnel run through a broker outage");
     expect_output(b, false, "broker down and up", &run);
     child_free(&run);
@@ -380,7 +387,7 @@ START_TEST(injected_request_errors_lose_nothing)
                                       RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     rd_kafka_mock_push_request_errors(mc, 26, 2, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
                                       RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS);
-    ck_assert_msg(child_wait(&run, 90), "the run did not end within 90 s\nstderr:\n%s", run.err.buf);
+    ck_assert_msg(child_wait(&run, 90), "the run did not end within 90 s\nstderr:\n%s", tail(run.err.buf));
     expect_exit(&run, 0, "runnel run with injected request errors");
     expect_output(b, false, "injected request errors", &run);
     child_free(&run);
@@ -399,8 +406,8 @@ START_TEST(runnel_kafka_mock_serves_its_topics_until_sigterm)
     double deadline = child_now() + 30;
     struct stat st;
     while (stat(pf, &st) != 0) {
-        ck_assert_msg(!child_pump(&mock, 20), "the mock ended\nstderr:\n%s", mock.err.buf);
-        ck_assert_msg(child_now() < deadline, "no port file within 30 s\nstderr:\n%s", mock.err.buf);
+        ck_assert_msg(!child_pump(&mock, 20), "the mock ended\nstderr:\n%s", tail(mock.err.buf));
+        ck_assert_msg(child_now() < deadline, "no port file within 30 s\nstderr:\n%s", tail(mock.err.buf));
     }
     char *text = tu_slurp(pf);
     ck_assert_ptr_nonnull(text);
@@ -428,12 +435,12 @@ START_TEST(runnel_kafka_mock_serves_its_topics_until_sigterm)
     /* a topic that does not exist: exit 1 naming it and the brokers */
     run_to_end(&c, 30, ARGS("kafka", "consume", "--bootstrap", text, "--topic", "nope"));
     expect_exit(&c, 1, "runnel kafka consume of a missing topic");
-    ck_assert_msg(strstr(c.err.buf, "nope") && strstr(c.err.buf, text), "%s", c.err.buf);
+    ck_assert_msg(strstr(tail(c.err.buf), "nope") && strstr(tail(c.err.buf), text), "%s", tail(c.err.buf));
     child_free(&c);
     /* produce reads stdin (here /dev/null: nothing) */
     run_to_end(&c, 30, ARGS("kafka", "produce", "--bootstrap", text, "--topic", "a"));
     expect_exit(&c, 0, "runnel kafka produce");
-    ck_assert_msg(strstr(c.err.buf, "0 messages to a"), "%s", c.err.buf);
+    ck_assert_msg(strstr(tail(c.err.buf), "0 messages to a"), "%s", tail(c.err.buf));
     child_free(&c);
 
     ck_assert_int_eq(kill(mock.pid, SIGTERM), 0);
@@ -464,7 +471,7 @@ START_TEST(runnel_kafka_bad_arguments_exit_2)
         run_to_end(&c, 30, cases[i]);
         char *what = tu_fmt("runnel %s %s", cases[i][0], cases[i][1] ? cases[i][1] : "");
         expect_exit(&c, 2, what);
-        ck_assert_msg(strstr(c.err.buf, "runnel-kafka"), "%s: no message\n%s", what, c.err.buf);
+        ck_assert_msg(strstr(tail(c.err.buf), "runnel-kafka"), "%s: no message\n%s", what, tail(c.err.buf));
         free(what);
         child_free(&c);
     }
@@ -476,7 +483,7 @@ START_TEST(runnel_kafka_produce_to_an_unreachable_broker_fails_naming_it)
     struct child c;
     run_to_end(&c, 60, ARGS("kafka", "produce", "--bootstrap", "127.0.0.1:1", "--topic", "t", "--timeout-ms", "1000"));
     expect_exit(&c, 1, "runnel kafka produce to a closed port");
-    ck_assert_msg(strstr(c.err.buf, "127.0.0.1:1") && strstr(c.err.buf, " t "), "%s", c.err.buf);
+    ck_assert_msg(strstr(tail(c.err.buf), "127.0.0.1:1") && strstr(tail(c.err.buf), " t "), "%s", tail(c.err.buf));
     child_free(&c);
 }
 END_TEST
