@@ -647,7 +647,7 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     if (s->key) {
         struct rn_error err;
         if ((rc = rn_expr_eval(s->key, b, &keys, &err))) {
-            rn_op_error(ctx, "key: %s", err.msg);
+            rn_op_error(ctx, "topic '%s': the key expression failed: %s", s->topic, err.msg);
             return rc;
         }
         have_keys = true;
@@ -657,7 +657,8 @@ static int process(void *state, struct rn_op_ctx *ctx, uint32_t input, const str
     for (uint32_t i = 0; i < b->n_rows && rc == 0; i++) {
         s->buf.len = 0;
         if ((rc = rnk_encode(s->fmt, s->delim, b, i, &s->buf))) {
-            rn_op_error(ctx, "cannot encode a row: %s", rn_strerror(rc));
+            rn_op_error(ctx, "topic '%s': cannot encode a row as %s: %s", s->topic,
+                        s->fmt == RNK_JSON ? "json" : s->fmt == RNK_CSV ? "csv" : "raw", rn_strerror(rc));
             break;
         }
         /* raw: a null value is a tombstone (no value); an empty string an empty value */

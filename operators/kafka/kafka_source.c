@@ -623,7 +623,18 @@ static int assign_from(struct state *s, size_t from)
     if (l->cnt) {
         rd_kafka_error_t *e = rd_kafka_incremental_assign(s->rk, l);
         if (e) {
-            rn_op_error(s->ctx, "cannot assign %d partitions: %s", l->cnt, rd_kafka_error_string(e));
+            /* the first few of them, "topic[partition]" */
+            char which[256];
+            size_t at = 0;
+            which[0] = 0;
+            for (int i = 0; i < l->cnt && i < 4 && at < sizeof which; i++) {
+                int w = snprintf(which + at, sizeof which - at, "%s'%s' partition %d", i ? ", " : "", l->elems[i].topic,
+                                 (int)l->elems[i].partition);
+                if (w < 0) break;
+                at += (size_t)w;
+            }
+            rn_op_error(s->ctx, "cannot assign %d partitions (%s%s): %s", l->cnt, which, l->cnt > 4 ? ", ..." : "",
+                        rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
             rc = RN_EIO;
         }
