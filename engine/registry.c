@@ -330,7 +330,10 @@ static int plugin_aggregates(const rn_registry *r, void *h, const struct rn_aggr
 
 int rn_registry_load_plugin(rn_registry *r, const char *path, struct rn_error *err)
 {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a plugin stays mapped after dlclose. Libraries it links may keep threads
+     * and allocations past the registry (librdkafka's global state), which must not run or be
+     * reported from unmapped code; LeakSanitizer can then also name a plugin's frames. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) return rn_error_set(err, RN_EINVAL, 0, 0, "cannot load: %s", dlerror());
     const struct rn_operator_def *single = NULL;
     const struct rn_operator_def *const *many = NULL;

@@ -570,7 +570,8 @@ int rnk_consume_all(const char *bootstrap, const char *topic, bool read_committe
         if (failed)
             goto out;
     }
-    qsort(out->v, out->n, sizeof *out->v, msg_cmp);
+    if (out->n)
+        qsort(out->v, out->n, sizeof *out->v, msg_cmp);
     rc = 0;
 
 out:
