@@ -28,7 +28,8 @@
  * and begins a transaction on a free slot; an open transaction with no rows is simply kept.
  * checkpoint_complete(n) commits every pre-committed transaction of a checkpoint <= n.
  * close() aborts the open transaction (a failure, a cancel). Without checkpoints the open
- * transaction is committed in finish(). A restore at another parallelism also re-initialises
+ * transaction is committed in finish(): nothing is visible before the end of input (open() logs
+ * a warning saying so; on an unbounded input the brokers abort it after transaction_timeout). A restore at another parallelism also re-initialises
  * the pools of old subtasks j >= the new parallelism that map to this one (j % parallelism).
  *
  * A commit lost in a crash (replay: true, the default, with checkpoints): librdkafka cannot resume
@@ -600,6 +601,15 @@ static int open_(struct rn_op_ctx *ctx, void **state)
     }
     if (!s->exactly_once) return slot_create(s, &s->slots[0], NULL);
 
+    if (!s->checkpointing)
+        /* one transaction for the whole run, committed by finish(): on an unbounded input nothing
+         * ever becomes visible, and the brokers abort it after transaction_timeout */
+        rn_op_log(ctx,
+                  "warning: delivery: exactly_once without a checkpoint: block: the rows written to topic '%s' become "
+                  "visible to read_committed consumers only at the end of input (one transaction for the whole run, "
+                  "aborted by the brokers if it stays open longer than transaction_timeout); add a checkpoint: block "
+                  "for a commit per checkpoint",
+                  s->topic);
     s->replay = s->checkpointing && rn_opt_bool(o, "replay");
     /* tests only (see the opening comment): never an option, so no job file can set it */
     const char *skip = getenv(SKIP_COMMIT_ENV);

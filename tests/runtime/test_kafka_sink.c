@@ -270,16 +270,35 @@ START_TEST(exactly_once_commits_a_transaction_per_checkpoint)
 }
 END_TEST
 
-START_TEST(exactly_once_without_checkpoints_commits_at_the_end)
+static uint64_t metric(struct rt_ckrun *run, const struct rn_job *job, const char *want);
+
+/* ... and warns at the start that nothing is visible before the end of input. */
+START_TEST(exactly_once_without_checkpoints_commits_at_the_end_and_warns)
 {
     topic("eo1", 1);
-    uint64_t committed = run_ok("name: eo1\noperators:\n"
-                                "  - id: gen\n    type: datagen\n    with: { rows: 1000, fields: { id: seq } }\n"
-                                "  - id: sink\n    type: kafka_sink\n    input: gen\n"
-                                "    with: { bootstrap_servers: '%s', topic: eo1, format: csv, key: id, "
-                                "delivery: exactly_once }\n",
-                                "transactions_committed");
+    char *t = tu_fmt("name: eo1\noperators:\n"
+                     "  - id: gen\n    type: datagen\n    with: { rows: 1000, fields: { id: seq } }\n"
+                     "  - id: sink\n    type: kafka_sink\n    input: gen\n"
+                     "    with: { bootstrap_servers: '%s', topic: eo1, format: csv, key: id, "
+                     "delivery: exactly_once }\n",
+                     rnk_mock_bootstrap(mock));
+    struct rn_job *job = rt_parse_ok(reg, t);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the job did not end");
+    const char *why = NULL;
+    CHECK_MSG(rn_runner_state(run.r, &why) == RN_RUN_FINISHED, "the job failed: %s", why ? why : "");
+    uint64_t committed = metric(&run, job, "transactions_committed");
+    rt_ckrun_end(&run);
+    rn_job_free(job);
+    free(t);
     ck_assert_uint_eq(committed, 1);
+    char *log = tu_tmp_path("job.log");
+    char *lt = tu_slurp(log);
+    ck_assert(lt);
+    CHECK_MSG(strstr(lt, "exactly_once without a checkpoint: block") && strstr(lt, "only at the end of input"),
+              "no warning that the rows become visible only at the end of input:\n%s", lt);
+    free(lt);
+    free(log);
     struct rnk_msgs m = consume("eo1", true);
     ck_assert_uint_eq(m.n, 1000);
     for (size_t i = 0; i < m.n; i++) CHECK_MSG(atoi(m.v[i].value) == (int)i, "message %zu: %s", i, m.v[i].value);
@@ -680,7 +699,7 @@ static Suite *suite(void)
     tcase_add_test(tc, null_key_values_give_messages_without_a_key);
     tcase_add_test(tc, at_least_once_flushes_at_checkpoints);
     tcase_add_test(tc, exactly_once_commits_a_transaction_per_checkpoint);
-    tcase_add_test(tc, exactly_once_without_checkpoints_commits_at_the_end);
+    tcase_add_test(tc, exactly_once_without_checkpoints_commits_at_the_end_and_warns);
     tcase_add_test(tc, exactly_once_crash_and_restore_reinitialises_the_ids);
     tcase_add_test(tc, exactly_once_restore_at_lower_parallelism_fences_the_old_subtasks_ids);
     tcase_add_test(tc, exactly_once_cancel_aborts_the_open_transaction);
