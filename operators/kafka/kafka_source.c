@@ -17,7 +17,8 @@
  * le64, stop offset le64, topic bytes} (kafka_state.h: the codec, which checks every field of what
  * it reads, so that a corrupt checkpoint fails the restore naming what is wrong); every subtask of a restored job sees every element and
  * keeps those of its partitions under the rule above at the current parallelism (rescaling
- * works), seeking there. A next offset below 0 is librdkafka's logical offset (-2 earliest) for a
+ * works), seeking there; partitions of a topic the job no longer wants (topic, topics or
+ * topic_pattern changed since the checkpoint) are skipped, each such topic logged once. A next offset below 0 is librdkafka's logical offset (-2 earliest) for a
  * partition nothing was read from yet. Partitions not in the checkpoint start at the earliest
  * offset. With group_id the offsets of a completed checkpoint are committed to the group
  * (asynchronously, for monitoring; never read back except by `start: group`).
@@ -718,6 +719,17 @@ static int start(struct state *s)
     if (s->restored) {
         for (size_t i = 0; i < s->n_saved; i++) {
             struct saved *v = &s->saved[i];
+            if (!topic_wanted(s, v->topic)) {
+                /* the job no longer reads this topic (topic, topics or topic_pattern changed):
+                 * its checkpointed partitions are dropped, logged once per topic */
+                bool seen = false;
+                for (size_t j = 0; j < i && !seen; j++) seen = !strcmp(s->saved[j].topic, v->topic);
+                if (!seen)
+                    rn_op_log(ctx, "restore: topic '%s' of the checkpoint is not read any more (not named by topic, "
+                                   "topics or topic_pattern): its checkpointed offsets are skipped",
+                              v->topic);
+                continue;
+            }
             int ti = topic_get(s, v->topic);
             if (ti < 0) return ti;
             if (part_of(s, (uint32_t)ti, v->partition)) continue;   /* listed twice: the first wins */

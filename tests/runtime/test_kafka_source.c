@@ -612,6 +612,52 @@ START_TEST(restore_at_another_parallelism_reassigns_the_checkpointed_partitions)
 }
 END_TEST
 
+/* A job that read topic a, restored with topic b: b is read (from the earliest offset), a's
+ * checkpointed partitions are skipped (nothing of a after the checkpoint), and the log says so. */
+START_TEST(a_restore_skips_the_checkpointed_topics_no_longer_wanted)
+{
+    topic("a", 2);
+    topic("b", 2);
+    for (int p = 0; p < 2; p++) produce("a", p, V_JSON, p * 150, p * 150 + 150, -1);
+    char *out = tu_tmp_path("out"), *chk = tu_tmp_path("chk");
+    char *t1 = job_text(1, chk, "      topic: a\n      schema: { id: int64, name: string }\n", out);
+    char *t2 = job_text(1, chk, "      topic: b\n      stop_at: latest\n      schema: { id: int64, name: string }\n",
+                        out);
+    struct rn_job *j1 = rt_parse_ok(reg, t1), *j2 = rt_parse_ok(reg, t2);
+    struct rt_ckrun run = rt_ckrun_start(j1, NULL);
+    wait_rows(&run, out, 300);
+    rt_wait_checkpoints(&run, 2);
+    char *from = crash(&run);
+    for (int p = 0; p < 2; p++) produce("a", p, V_JSON, 300 + p * 50, 300 + p * 50 + 50, -1);
+    for (int p = 0; p < 2; p++) produce("b", p, V_JSON, 1000 + p * 100, 1000 + p * 100 + 100, -1);
+    run = rt_ckrun_start(j2, from);
+    ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the restored job did not end");
+    const char *why = NULL;
+    ck_assert_msg(rn_runner_state(run.r, &why) == RN_RUN_FINISHED, "the restored job did not finish: %s",
+                  why ? why : "");
+    rt_ckrun_end(&run);
+    struct rt_lines want = {0};
+    want_rows(&want, 0, 300);      /* a, before the checkpoint */
+    want_rows(&want, 1000, 1200);  /* b, all of it; nothing of a after the checkpoint */
+    expect_dir_rows(out, &want, "topic a up to the checkpoint, then topic b");
+    rt_lines_free(&want);
+    char *log = tu_tmp_path("job.log"), *lt = tu_slurp(log);
+    ck_assert(lt);
+    const char *at = strstr(lt, "topic 'a' of the checkpoint is not read any more");
+    CHECK_MSG(at, "no log of the skipped topic a:\n%s", lt);
+    CHECK_MSG(at && !strstr(at + 1, "topic 'a' of the checkpoint is not read any more"), "topic a logged twice");
+    free(lt);
+    free(log);
+    rn_job_free(j1);
+    rn_job_free(j2);
+    free(from);
+    free(t1);
+    free(t2);
+    free(out);
+    free(chk);
+}
+END_TEST
+
 struct rewrite {
     rn_opstate *to;
     uint32_t n, bad;          /* elements copied; the one (1-based) whose partition becomes -1 */
@@ -810,6 +856,7 @@ static Suite *suite(void)
     tcase_add_test(tc, on_error_dead_letter_writes_the_bad_records_to_the_topic);
     tcase_add_test(tc, restored_run_resumes_at_the_checkpointed_offsets);
     tcase_add_test(tc, restore_at_another_parallelism_reassigns_the_checkpointed_partitions);
+    tcase_add_test(tc, a_restore_skips_the_checkpointed_topics_no_longer_wanted);
     tcase_add_test(tc, a_corrupt_offsets_element_fails_the_restore_naming_it);
     tcase_add_test(tc, topic_pattern_discovers_topics_created_while_running);
     tcase_add_test(tc, start_group_reads_from_the_offsets_committed_at_checkpoints);
