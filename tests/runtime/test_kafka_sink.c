@@ -20,6 +20,7 @@
 #include "kafka_client.h"
 #include "runnel/checkpoint.h"
 #include "runnel/runner.h"
+#include "runnel/state.h"
 #include "rtutil.h"
 #include "testutil.h"
 
@@ -512,6 +513,197 @@ START_TEST(replay_false_restores_without_the_lost_transactions_rows)
 }
 END_TEST
 
+/* ---- run nonce ---- */
+
+/* What a checkpoint's operator state of sink (parallelism 1) says of the run nonce. */
+struct nonces {
+    uint32_t runs, pendings;   /* elements of kafka_sink.run, of kafka_sink.pending */
+    uint64_t run;              /* the last run element's nonce */
+    bool pending_other;        /* a version-3 pending entry holds another nonce than `run` */
+    uint64_t pending_nonce;
+};
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static int run_elem(const void *val, uint32_t len, void *user)
+{
+    struct nonces *n = user;
+    ck_assert_uint_eq(len, 13);
+    ck_assert_uint_eq(((const uint8_t *)val)[0], 1);
+    n->run = le64((const uint8_t *)val + 5);
+    n->runs++;
+    return 0;
+}
+
+static int pending_elem(const void *val, uint32_t len, void *user)
+{
+    struct nonces *n = user;
+    const uint8_t *p = val;
+    ck_assert_uint_ge(len, 39);
+    ck_assert_uint_eq(p[0], 3);
+    n->pending_nonce = le64(p + 30);
+    n->pendings++;
+    return 0;
+}
+
+static struct nonces nonces_of(const char *ckpt)
+{
+    char *file = tu_fmt("%s/sink-0/opstate", ckpt);
+    const char *paths[1] = {file};
+    rn_opstate *st;
+    struct rn_error err;
+    ck_assert_msg(rn_opstate_restore(paths, 1, 0, 1, &st, &err) == 0, "%s", err.msg);
+    struct nonces n = {0};
+    ck_assert_int_eq(rn_opstate_each(st, "kafka_sink.run", run_elem, &n), 0);
+    ck_assert_int_eq(rn_opstate_each(st, "kafka_sink.pending", pending_elem, &n), 0);
+    n.pending_other = n.pendings && n.pending_nonce != n.run;
+    rn_opstate_destroy(st);
+    free(file);
+    return n;
+}
+
+/* Runs eo_job (parallelism 1, checkpoint dir `dir`) fresh until 2 checkpoints completed, then
+ * cancels it; returns its latest checkpoint. */
+static char *eo_crashed_run(const char *dir)
+{
+    char *t1 = tu_fmt(eo_job, 1, dir, 2000, 500, rnk_mock_bootstrap(mock));
+    struct rn_job *job = rt_parse_ok(reg, t1);
+    struct rt_ckrun run = rt_ckrun_start(job, NULL);
+    rt_wait_checkpoints(&run, 2);
+    rn_runner_cancel(run.r);
+    ck_assert(rn_runner_wait(run.r, RT_RUN_WAIT_MS));
+    rt_ckrun_end(&run);
+    rn_job_free(job);
+    free(t1);
+    char jobdir[4096], from[4096];
+    struct rn_error err;
+    snprintf(jobdir, sizeof jobdir, "%s/eo", dir);
+    ck_assert_msg(!rn_checkpoint_resolve(jobdir, from, sizeof from, NULL, &err), "%s", err.msg);
+    return strdup(from);
+}
+
+/* Runs eo_job from `from` (NULL: fresh) with checkpoint dir `dir` to its end; returns its last
+ * checkpoint, or (with want_fail) the failure text. */
+static char *eo_run_to_end(const char *dir, const char *from, bool want_fail)
+{
+    char *t = tu_fmt(eo_job, 1, dir, 2000, 20000, rnk_mock_bootstrap(mock));
+    if (want_fail) {
+        char *ops = strstr(t, "operators:\n");
+        ck_assert_ptr_nonnull(ops);
+        char *t2 = tu_fmt("%.*srestart: { strategy: none }\n%s", (int)(ops - t), t, ops);
+        free(t);
+        t = t2;
+    }
+    struct rn_job *job = rt_parse_ok(reg, t);
+    struct rt_ckrun run = rt_ckrun_start(job, from);
+    ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the job did not end");
+    const char *why = NULL;
+    enum rn_run_state st = rn_runner_state(run.r, &why);
+    char *ret;
+    if (want_fail) {
+        ck_assert_msg(st == RN_RUN_FAILED, "the job did not fail");
+        ret = strdup(why ? why : "");
+    } else {
+        CHECK_MSG(st == RN_RUN_FINISHED, "the job failed: %s", why ? why : "");
+        struct rn_checkpoint_stats cs;
+        rn_runner_checkpoint_stats(run.r, &cs);
+        ck_assert_msg(cs.last_id >= 1 && cs.last_path[0], "no completed checkpoint");
+        ret = strdup(cs.last_path);
+    }
+    rt_ckrun_end(&run);
+    rn_job_free(job);
+    free(t);
+    return ret;
+}
+
+/* Commit markers outlive runs, checkpoint ids restart with a fresh checkpoint directory: each
+ * fresh start draws its own run nonce, recorded in every checkpoint (and in pending entries),
+ * and a restored run keeps the nonce of the checkpoint (so its markers stay its run's). */
+START_TEST(the_run_nonce_is_kept_across_a_restore_and_new_at_a_fresh_start)
+{
+    topic("eo", 1);
+    char *dir = tu_tmp_path("chk"), *dir2 = tu_tmp_path("chk2");
+    char *from = eo_crashed_run(dir);
+    struct nonces n1 = nonces_of(from);
+    ck_assert_uint_eq(n1.runs, 1);
+    CHECK_MSG(n1.run != 0, "run nonce 0");
+    CHECK_MSG(!n1.pending_other, "a pending entry holds nonce %llx, the run %llx", (unsigned long long)n1.pending_nonce,
+              (unsigned long long)n1.run);
+    char *last = eo_run_to_end(dir, from, false);
+    struct nonces n2 = nonces_of(last);
+    ck_assert_uint_eq(n2.runs, 1);
+    CHECK_MSG(n2.run == n1.run, "the restored run's nonce is %llx, the checkpoint's %llx", (unsigned long long)n2.run,
+              (unsigned long long)n1.run);
+    /* the same job (same transactional ids) started afresh with another checkpoint directory */
+    char *fresh = eo_run_to_end(dir2, NULL, false);
+    struct nonces n3 = nonces_of(fresh);
+    ck_assert_uint_eq(n3.runs, 1);
+    CHECK_MSG(n3.run != 0 && n3.run != n1.run, "a fresh start kept nonce %llx", (unsigned long long)n3.run);
+    /* on the mock (no stored markers) every pending transaction of the crash is replayed */
+    struct rnk_msgs m = consume("eo", false);
+    expect_ids(&m, 2000, false);
+    rnk_msgs_free(&m);
+    free(fresh);
+    free(last);
+    free(from);
+    free(dir);
+    free(dir2);
+}
+END_TEST
+
+struct rewrite {
+    rn_opstate *to;
+    const char *list;
+};
+
+static int copy_elem(const void *val, uint32_t len, void *user)
+{
+    struct rewrite *w = user;
+    uint8_t e[64];
+    if (!strcmp(w->list, "kafka_sink.run")) {
+        ck_assert_uint_eq(len, 13);
+        memcpy(e, val, len);
+        memset(e + 5, 0, 8);   /* nonce 0 */
+        return rn_opstate_append_union(w->to, w->list, e, len);
+    }
+    return rn_opstate_append_union(w->to, w->list, val, len);
+}
+
+/* A checkpoint whose kafka_sink.run element holds nonce 0 (same length; the file's CRC written
+ * anew): the restore fails naming the list, the element and what is wrong. */
+START_TEST(a_corrupt_run_nonce_element_fails_the_restore_naming_it)
+{
+    topic("eo", 1);
+    char *dir = tu_tmp_path("chk");
+    char *from = eo_crashed_run(dir);
+    char *file = tu_fmt("%s/sink-0/opstate", from);
+    const char *paths[1] = {file};
+    rn_opstate *was, *now = rn_opstate_create();
+    struct rn_error err;
+    ck_assert_msg(rn_opstate_restore(paths, 1, 0, 1, &was, &err) == 0, "%s", err.msg);
+    static const char *const lists[] = {"kafka_sink.run", "kafka_sink.pending", "kafka_sink.replay"};
+    for (int i = 0; i < 3; i++) {
+        struct rewrite w = {now, lists[i]};
+        ck_assert_int_eq(rn_opstate_each(was, lists[i], copy_elem, &w), 0);
+    }
+    ck_assert_msg(rn_opstate_snapshot(now, file, &err) == 0, "%s", err.msg);
+    rn_opstate_destroy(was);
+    rn_opstate_destroy(now);
+    char *why = eo_run_to_end(dir, from, true);
+    CHECK_MSG(strstr(why, "element 1 of list 'kafka_sink.run' is corrupt: run nonce 0"),
+              "the failure does not name the element and the fault: %s", why);
+    free(why);
+    free(file);
+    free(from);
+    free(dir);
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(a_failed_delivery_fails_the_job_naming_the_topic)
@@ -705,6 +897,8 @@ static Suite *suite(void)
     tcase_add_test(tc, exactly_once_cancel_aborts_the_open_transaction);
     tcase_add_test(tc, exactly_once_restore_replays_a_transaction_whose_commit_was_lost);
     tcase_add_test(tc, replay_false_restores_without_the_lost_transactions_rows);
+    tcase_add_test(tc, the_run_nonce_is_kept_across_a_restore_and_new_at_a_fresh_start);
+    tcase_add_test(tc, a_corrupt_run_nonce_element_fails_the_restore_naming_it);
     tcase_add_test(tc, a_failed_delivery_fails_the_job_naming_the_topic);
     tcase_add_test(tc, a_topic_that_does_not_exist_fails_the_job_naming_it);
     tcase_add_test(tc, a_failed_delivery_in_a_transaction_fails_the_job_naming_the_id);
