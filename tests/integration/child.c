@@ -221,3 +221,14 @@ void child_case_dir_remove(char *dir)
     free(saved_tmpdir);
     saved_tmpdir = NULL;
 }
+
+int child_completed_checkpoints(const char *log)
+{
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, "runnel: checkpoint ")); p++) {
+        const char *q = p + strlen("runnel: checkpoint ");
+        while (*q >= '0' && *q <= '9') q++;
+        if (!strncmp(q, " completed", 10)) n++;
+    }
+    return n;
+}

@@ -51,4 +51,8 @@ double child_now(void);
 char *child_case_dir_make(const char *prefix);
 void child_case_dir_remove(char *dir);
 
+/* Checkpoints (not savepoints, not the final one) that a runnel run's log (its stderr) says
+ * completed: lines "runnel: checkpoint N completed ...". */
+int child_completed_checkpoints(const char *log);
+
 #endif

@@ -315,23 +315,11 @@ static void expect_contains(const char *what, const char *hay, const char *needl
     ck_assert_msg(strstr(hay, needle), "expected \"%s\" in %s:\n%s", needle, what, hay);
 }
 
-/* Checkpoints (not savepoints, not the final one) the run logged as completed so far. */
-static int completed_checkpoints(const char *log)
-{
-    int n = 0;
-    for (const char *p = log; (p = strstr(p, "runnel: checkpoint ")); p++) {
-        const char *q = p + strlen("runnel: checkpoint ");
-        while (*q >= '0' && *q <= '9') q++;
-        if (!strncmp(q, " completed", 10)) n++;
-    }
-    return n;
-}
-
 /* Waits until the running child logged its first completed checkpoint (at most timeout_s). */
 static void wait_first_checkpoint(struct child *c, double timeout_s)
 {
     double deadline = child_now() + timeout_s;
-    while (!completed_checkpoints(c->err.buf)) {
+    while (!child_completed_checkpoints(c->err.buf)) {
         ck_assert_msg(!child_pump(c, 20), "the run ended (status word %d) before its first checkpoint\nstderr:\n%s",
                       c->status, c->err.buf);
         ck_assert_msg(child_now() < deadline, "no checkpoint completed within %.0f s\nstderr:\n%s", timeout_s, c->err.buf);
@@ -423,10 +411,10 @@ START_TEST(exactly_once_output_survives_repeated_kill_9)
             double now = child_now();
             ck_assert_msg(now < deadline, "%s: run %d did not end within 60 s\nstderr:\n%s", ctx, runs, run.err.buf);
             if (last) continue;
-            if (armed < 0 && completed_checkpoints(run.err.buf)) armed = now;
+            if (armed < 0 && child_completed_checkpoints(run.err.buf)) armed = now;
             if (armed >= 0 && now - armed >= delay) {
                 /* what the run had done when it was killed */
-                bool had_checkpoint = completed_checkpoints(run.err.buf) > 0;
+                bool had_checkpoint = child_completed_checkpoints(run.err.buf) > 0;
                 bool finishing = strstr(run.err.buf, "final checkpoint") != NULL;
                 child_kill(&run);
                 killed = true;
@@ -544,7 +532,7 @@ static char *finished_job(const char *name, char **root)
     struct child c;
     run_to_end(&c, 60, ARGS("run", job, "-q"));
     expect_exit(&c, 0, "runnel run");
-    ck_assert_msg(completed_checkpoints(c.err.buf) >= 2, "fewer than 2 checkpoints:\n%s", c.err.buf);
+    ck_assert_msg(child_completed_checkpoints(c.err.buf) >= 2, "fewer than 2 checkpoints:\n%s", c.err.buf);
     child_free(&c);
     return job;
 }
@@ -696,7 +684,7 @@ START_TEST(savepoint_of_a_running_job_restores_and_is_listed)
     child_kill(&run);
     const char *written = strstr(run.err.buf, "savepoint written to");
     ck_assert_msg(written, "the run did not say it wrote the savepoint:\n%s", run.err.buf);
-    ck_assert_msg(!completed_checkpoints(written),
+    ck_assert_msg(!child_completed_checkpoints(written),
                   "a checkpoint completed between the savepoint and the kill (the machine was too slow for this "
                   "test):\n%s",
                   run.err.buf);

@@ -254,23 +254,11 @@ static void run_to_end(struct child *c, double timeout_s, const char *const *arg
                   tail(c->err.buf));
 }
 
-/* Checkpoints (not the final one) the run logged as completed so far. */
-static int completed_checkpoints(const char *log)
-{
-    int n = 0;
-    for (const char *p = log; (p = strstr(p, "runnel: checkpoint ")); p++) {
-        const char *q = p + strlen("runnel: checkpoint ");
-        while (*q >= '0' && *q <= '9') q++;
-        if (!strncmp(q, " completed", 10)) n++;
-    }
-    return n;
-}
-
 /* Waits until the running child logged n completed checkpoints (at most timeout_s). */
 static void wait_checkpoints(struct child *c, int n, double timeout_s)
 {
     double deadline = child_now() + timeout_s;
-    while (completed_checkpoints(tail(c->err.buf)) < n) {
+    while (child_completed_checkpoints(tail(c->err.buf)) < n) {
         ck_assert_msg(!child_pump(c, 20), "the run ended (status word %d) before %d completed checkpoints\nstderr:\n%s",
                       c->status, n, tail(c->err.buf));
         ck_assert_msg(child_now() < deadline, "%d checkpoints did not complete within %.0f s\nstderr:\n%s", n, timeout_s,

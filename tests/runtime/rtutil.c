@@ -123,6 +123,18 @@ void rt_ckrun_end(struct rt_ckrun *run)
     fclose(run->log);
 }
 
+char *rt_ckrun_crash(struct rt_ckrun *run)
+{
+    rn_runner_cancel(run->r);
+    ck_assert_msg(rn_runner_wait(run->r, RT_RUN_WAIT_MS), "the job did not stop");
+    struct rn_checkpoint_stats st;
+    rn_runner_checkpoint_stats(run->r, &st);
+    ck_assert_msg(st.last_id >= 1 && st.last_path[0], "no completed checkpoint");
+    char *path = strdup(st.last_path);
+    rt_ckrun_end(run);
+    return path;
+}
+
 void rt_wait_checkpoints(struct rt_ckrun *run, uint64_t n)
 {
     for (int waited = 0;; waited += 5) {

@@ -59,6 +59,9 @@ struct rt_ckrun {
 /* Starts job, fresh (restore NULL) or from a checkpoint or savepoint directory. */
 struct rt_ckrun rt_ckrun_start(const struct rn_job *job, const char *restore);
 void rt_ckrun_end(struct rt_ckrun *run);
+/* Cancels the run as a crash would end it (sinks commit nothing more), ends it, and returns its
+ * latest completed checkpoint's directory (the caller frees); fails the test when there is none. */
+char *rt_ckrun_crash(struct rt_ckrun *run);
 /* Waits until n checkpoints completed in this run; fails the test when the job ends first
  * (make its source slower) or they take longer than RT_RUN_WAIT_MS. */
 void rt_wait_checkpoints(struct rt_ckrun *run, uint64_t n);

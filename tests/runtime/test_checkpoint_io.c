@@ -28,18 +28,6 @@ static void teardown(void) { tu_tmp_teardown(); }
 
 /* ---- running, crashing, restoring ---- */
 
-/* Cancels the job as a crash would end it; returns the latest completed checkpoint. */
-static char *crash(struct rt_ckrun *run)
-{
-    rn_runner_cancel(run->r);
-    ck_assert_msg(rn_runner_wait(run->r, RT_RUN_WAIT_MS), "the job did not stop");
-    struct rn_checkpoint_stats st;
-    rn_runner_checkpoint_stats(run->r, &st);
-    ck_assert_msg(st.last_id >= 1 && st.last_path[0], "no completed checkpoint");
-    char *path = strdup(st.last_path);
-    rt_ckrun_end(run);
-    return path;
-}
 
 /* Stops the job with a savepoint (its sinks commit what it covers); returns its directory. */
 static char *stop_with_savepoint(struct rt_ckrun *run)
@@ -96,7 +84,7 @@ static void crash_and_restore(const char *text, uint64_t n, void (*before_restor
     free(slow);
     struct rt_ckrun run = rt_ckrun_start(crashed, NULL);
     rt_wait_checkpoints(&run, n);
-    char *chk = crash(&run);
+    char *chk = rt_ckrun_crash(&run);
     rn_job_free(crashed);
     if (before_restore) before_restore(chk, user);
     run = rt_ckrun_start(job, chk);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kafka_client.h"
+#include "kafkatest.h"
 #include "runnel/checkpoint.h"
 #include "runnel/runner.h"
 #include "runnel/state.h"
@@ -29,32 +30,11 @@
 static rnk_mock *mock;
 static rn_registry *reg;
 
-static void setup(void)
-{
-    tu_tmp_setup("runnel-kafka-sink");
-    char why[512];
-    mock = rnk_mock_start(1, why, sizeof why);
-    ck_assert_msg(mock, "mock cluster: %s", why);
-    reg = rt_registry();
-    unsigned refused = 0;
-    FILE *warn = fopen("/dev/null", "w");
-    ck_assert_int_eq(rn_registry_load_dir(reg, rt_env_dir("RUNNEL_KAFKA_PLUGIN_DIR"), warn, &refused), 0);
-    fclose(warn);
-    ck_assert_uint_eq(refused, 0);
-}
+static void setup(void) { kt_setup("runnel-kafka-sink", &mock, &reg); }
 
-static void teardown(void)
-{
-    rn_registry_destroy(reg);
-    rnk_mock_stop(mock);
-    tu_tmp_teardown();
-}
+static void teardown(void) { kt_teardown(mock, reg); }
 
-static void topic(const char *name, int partitions)
-{
-    char why[512];
-    ck_assert_msg(rnk_mock_create_topic(mock, name, partitions, why, sizeof why) == 0, "%s", why);
-}
+static void topic(const char *name, int partitions) { kt_topic(mock, name, partitions); }
 
 static struct rnk_msgs consume(const char *t, bool committed)
 {

@@ -22,6 +22,7 @@
 
 #include "kafka/kafka_state.h"
 #include "kafka_client.h"
+#include "kafkatest.h"
 #include "runnel/checkpoint.h"
 #include "runnel/runner.h"
 #include "runnel/state.h"
@@ -33,34 +34,13 @@
 static rnk_mock *mock;
 static rn_registry *reg;
 
-static void setup(void)
-{
-    tu_tmp_setup("runnel-kafka-source");
-    char why[512];
-    mock = rnk_mock_start(1, why, sizeof why);
-    ck_assert_msg(mock, "mock cluster: %s", why);
-    reg = rt_registry();
-    unsigned refused = 0;
-    FILE *warn = fopen("/dev/null", "w");
-    ck_assert_int_eq(rn_registry_load_dir(reg, rt_env_dir("RUNNEL_KAFKA_PLUGIN_DIR"), warn, &refused), 0);
-    fclose(warn);
-    ck_assert_uint_eq(refused, 0);
-}
+static void setup(void) { kt_setup("runnel-kafka-source", &mock, &reg); }
 
-static void teardown(void)
-{
-    rn_registry_destroy(reg);
-    rnk_mock_stop(mock);
-    tu_tmp_teardown();
-}
+static void teardown(void) { kt_teardown(mock, reg); }
 
 static const char *bs(void) { return rnk_mock_bootstrap(mock); }
 
-static void topic(const char *name, int partitions)
-{
-    char why[512];
-    ck_assert_msg(rnk_mock_create_topic(mock, name, partitions, why, sizeof why) == 0, "%s", why);
-}
+static void topic(const char *name, int partitions) { kt_topic(mock, name, partitions); }
 
 /* Row values of the formats: id, name "n<id>". */
 enum vfmt { V_JSON, V_CSV, V_RAW };
@@ -176,18 +156,6 @@ static void wait_rows(struct rt_ckrun *run, const char *dir, size_t n)
     }
 }
 
-/* Cancels the job as a crash would end it; returns its latest completed checkpoint. */
-static char *crash(struct rt_ckrun *run)
-{
-    rn_runner_cancel(run->r);
-    ck_assert_msg(rn_runner_wait(run->r, RT_RUN_WAIT_MS), "the job did not stop");
-    struct rn_checkpoint_stats st;
-    rn_runner_checkpoint_stats(run->r, &st);
-    ck_assert_msg(st.last_id >= 1 && st.last_path[0], "no completed checkpoint");
-    char *path = strdup(st.last_path);
-    rt_ckrun_end(run);
-    return path;
-}
 
 /* ---- reading ---- */
 
@@ -308,7 +276,7 @@ START_TEST(start_latest_reads_only_what_arrives_after_the_start)
     rt_wait_checkpoints(&run, 1);   /* the first checkpoint fixed the start offsets */
     for (int p = 0; p < 2; p++) produce("t", p, V_JSON, 500 + p * 20, 520 + p * 20, -1);
     wait_rows(&run, out, 40);
-    free(crash(&run));
+    free(rt_ckrun_crash(&run));
     struct rt_lines want = {0};
     want_rows(&want, 500, 540);
     expect_dir_rows(out, &want, "only the rows produced after the start");
@@ -406,7 +374,7 @@ START_TEST(an_idle_partition_does_not_hold_the_watermark_back)
                   why);
     for (int i = 0; i < 30; i++) free(v[i]);
     wait_rows(&run, out, 2);
-    free(crash(&run));
+    free(rt_ckrun_crash(&run));
     struct rt_lines want = {0};
     rt_lines_addf(&want, "a,3000000,3001000,10");
     rt_lines_addf(&want, "a,3001000,3002000,10");
@@ -435,7 +403,7 @@ START_TEST(the_job_keeps_reading_across_a_broker_outage)
     ck_assert_int_eq(rd_kafka_mock_broker_set_up(mc, 1), 0);
     for (int p = 0; p < 2; p++) produce("t", p, V_JSON, 100 + p * 50, 150 + p * 50, -1);
     wait_rows(&run, out, 200);
-    free(crash(&run));
+    free(rt_ckrun_crash(&run));
     struct rt_lines want = {0};
     want_rows(&want, 0, 200);
     expect_dir_rows(out, &want, "the rows before and after the outage, once");
@@ -579,7 +547,7 @@ static void crash_and_restore(int p1, int p2)
     struct rt_ckrun run = rt_ckrun_start(j1, NULL);
     wait_rows(&run, out, 600);
     rt_wait_checkpoints(&run, 2);
-    char *from = crash(&run);
+    char *from = rt_ckrun_crash(&run);
     for (int p = 0; p < 3; p++) produce("t", p, V_JSON, 600 + p * 200, 600 + p * 200 + 200, -1);
     run = rt_ckrun_start(j2, from);
     ck_assert_msg(rn_runner_wait(run.r, RT_RUN_WAIT_MS), "the restored job did not end");
@@ -627,7 +595,7 @@ START_TEST(a_restore_skips_the_checkpointed_topics_no_longer_wanted)
     struct rt_ckrun run = rt_ckrun_start(j1, NULL);
     wait_rows(&run, out, 300);
     rt_wait_checkpoints(&run, 2);
-    char *from = crash(&run);
+    char *from = rt_ckrun_crash(&run);
     for (int p = 0; p < 2; p++) produce("a", p, V_JSON, 300 + p * 50, 300 + p * 50 + 50, -1);
     for (int p = 0; p < 2; p++) produce("b", p, V_JSON, 1000 + p * 100, 1000 + p * 100 + 100, -1);
     run = rt_ckrun_start(j2, from);
@@ -690,7 +658,7 @@ START_TEST(a_corrupt_offsets_element_fails_the_restore_naming_it)
     struct rt_ckrun run = rt_ckrun_start(j1, NULL);
     wait_rows(&run, out, 100);
     rt_wait_checkpoints(&run, 2);
-    char *from = crash(&run);
+    char *from = rt_ckrun_crash(&run);
 
     char *file = tu_fmt("%s/src-0/opstate", from);
     const char *paths[1] = {file};
@@ -741,7 +709,7 @@ START_TEST(topic_pattern_discovers_topics_created_while_running)
     topic("disc-b", 3);
     for (int p = 0; p < 3; p++) produce("disc-b", p, V_JSON, 100 + p * 30, 130 + p * 30, -1);
     wait_rows(&run, out, 190);
-    free(crash(&run));
+    free(rt_ckrun_crash(&run));
     struct rt_lines want = {0};
     want_rows(&want, 0, 190);
     expect_dir_rows(out, &want, "the rows of both matching topics, none of 'other'");
