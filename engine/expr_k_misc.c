@@ -351,6 +351,15 @@ static uint64_t rx_expanded_size(const char *p, size_t n)
     return total > REGEX_MAX_NODES ? REGEX_TOO_BIG : total;
 }
 
+int rn_regex_check(const char *pattern, size_t len, struct rn_error *err)
+{
+    if (rx_expanded_size(pattern ? pattern : "", pattern ? len : 0) <= REGEX_MAX_NODES) return 0;
+    return rn_error_set(err, RN_EINVAL, 0, 0,
+                        "regular expression too large once its repetitions are expanded (over %u nodes, or "
+                        "groups nested over %d deep)",
+                        REGEX_MAX_NODES, REGEX_MAX_DEPTH);
+}
+
 static int compile_regex(struct enode *nd, const char *fname, struct rn_error *err)
 {
     int rc = want(nd, 0, RN_T_STRING, fname, err);
@@ -358,11 +367,8 @@ static int compile_regex(struct enode *nd, const char *fname, struct rn_error *e
     if (!rc) rc = want_const(nd, 1, fname, err);
     if (rc) return rc;
     struct rn_str p = nd->args[1]->cstr;
-    if (rx_expanded_size(p.len ? p.ptr : "", p.len) > REGEX_MAX_NODES)
-        return rn__type_error(nd->args[1], err,
-                              "%s(): regular expression too large once its repetitions are expanded "
-                              "(over %u nodes, or groups nested over %d deep)",
-                              fname, REGEX_MAX_NODES, REGEX_MAX_DEPTH);
+    struct rn_error why;
+    if (rn_regex_check(p.ptr, p.len, &why)) return rn__type_error(nd->args[1], err, "%s(): %s", fname, why.msg);
     char *pat = strndup(p.len ? p.ptr : "", p.len);
     struct rn_regex *rx = calloc(1, sizeof *rx);
     if (!pat || !rx) {

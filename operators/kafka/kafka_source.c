@@ -188,6 +188,9 @@ static int plan(struct rn_plan_ctx *ctx)
         }
     }
     if (c.pattern) {
+        struct rn_error rx_err;
+        if (rn_regex_check(c.pattern, strlen(c.pattern), &rx_err))
+            return rn_plan_error(ctx, rn_opt_value(o, "topic_pattern"), "topic_pattern: %s", rx_err.msg);
         regex_t re;
         int e = regcomp(&re, c.pattern, REG_EXTENDED | REG_NOSUB);
         if (e) {

@@ -772,6 +772,8 @@ START_TEST(plan_refuses_bad_options_with_their_position)
     free(w);
     expect_refused(w = tu_fmt("      topic_pattern: \"(\"\n%s", schema), "topic_pattern:");
     free(w);
+    expect_refused(w = tu_fmt("      topic_pattern: \"((a{255}){255}){255}\"\n%s", schema), "too large");
+    free(w);
     expect_refused(w = tu_fmt("      topic: \"a b\"\n%s", schema), "not a Kafka topic name");
     free(w);
     expect_refused(w = tu_fmt("      topic: a\n      start: yesterday\n%s", schema), "start must be");

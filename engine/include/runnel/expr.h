@@ -56,6 +56,12 @@ int rn_expr_select(rn_expr *e, const struct rn_batch *b, uint32_t *sel, uint32_t
 int rn_expr_filter(rn_expr *e, const struct rn_batch *b, struct rn_batch **out,
                    struct rn_error *err);
 
+/* Checks a POSIX extended regular expression before regcomp: RN_EINVAL with a message when its
+ * bounded repetitions expand past 20000 nodes or its groups nest over 64 deep (glibc's regcomp
+ * copies a repeated operand: '((a{255}){255}){255}' would take gigabytes). regexp_match and
+ * regexp_extract use it, and so should operators that compile patterns from job files. */
+int rn_regex_check(const char *pattern, size_t len, struct rn_error *err);
+
 /* ---- projections: several named expressions evaluated into one output batch ---- */
 
 typedef struct rn_projection rn_projection;
