@@ -29,6 +29,9 @@ size_t rn__format_value(const struct rn_column *col, uint32_t i, char *buf, size
 
 /* Levenshtein distance, case-insensitive (99 for strings over 64 bytes). */
 size_t rn__edit_distance(const char *a, const char *b);
+/* An optionally signed decimal integer with '_' between digits ("1_000"); *end gets the rest.
+ * False when there is no digit or it does not fit in int64. */
+bool rn__parse_i64(const char *s, int64_t *out, const char **end);
 
 /* Shortest decimal text that reads back as the same double ("1.5", "1e+20", "nan", "inf"). */
 const char *rn__format_double(double v, char buf[32]);

@@ -1,5 +1,6 @@
 /*
- * util.c — small helpers shared across the engine: edit distance for "did you mean" hints.
+ * util.c — small helpers shared across the engine (and the runtime's configuration): edit
+ * distance for "did you mean" hints, decimal integers with '_' separators.
  */
 #include <ctype.h>
 #include <string.h>
@@ -23,4 +24,21 @@ size_t rn__edit_distance(const char *a, const char *b)
         }
     }
     return row[bn];
+}
+
+bool rn__parse_i64(const char *s, int64_t *out, const char **end)
+{
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+') s++;
+    if (!isdigit((unsigned char)*s)) return false;
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; isdigit((unsigned char)*s) || (*s == '_' && isdigit((unsigned char)s[1])); s++) {
+        if (*s == '_') continue;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (limit - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    *end = s;
+    return true;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "runnel/value.h"
+#include "internal.h"
 #include "value_internal.h"
 
 enum rn_value_kind rn_value_kind(const rn_value *v) { return v ? v->kind : RN_VALUE_NULL; }
@@ -120,28 +121,10 @@ static int expected(const rn_value *v, struct rn_error *err, const char *what)
                         kinds[rn_value_kind(v)]);
 }
 
-/* Parses an optionally signed decimal integer with '_' separators; end gets the rest. */
-static bool parse_i64(const char *s, int64_t *out, const char **end)
-{
-    bool neg = *s == '-';
-    if (*s == '-' || *s == '+') s++;
-    if (!isdigit((unsigned char)*s)) return false;
-    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; isdigit((unsigned char)*s) || (*s == '_' && isdigit((unsigned char)s[1])); s++) {
-        if (*s == '_') continue;
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (limit - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    *end = s;
-    return true;
-}
-
 int rn_value_int(const rn_value *v, int64_t *out, struct rn_error *err)
 {
     const char *t = rn_value_text(v), *end;
-    if (!t || v->quoted || !parse_i64(t, out, &end) || *end) return expected(v, err, "an integer");
+    if (!t || v->quoted || !rn__parse_i64(t, out, &end) || *end) return expected(v, err, "an integer");
     return 0;
 }
 
@@ -173,7 +156,7 @@ int rn_value_duration(const rn_value *v, int64_t *ms, struct rn_error *err)
 {
     const char *t = rn_value_text(v), *end;
     int64_t n;
-    if (!t || !parse_i64(t, &n, &end) || n < 0) return expected(v, err, "a duration such as 500ms, 10s, 5m, 1h or 1d");
+    if (!t || !rn__parse_i64(t, &n, &end) || n < 0) return expected(v, err, "a duration such as 500ms, 10s, 5m, 1h or 1d");
     static const struct { const char *unit; int64_t ms; } units[] = {
         {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000},
     };

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "internal.h"
 #include "value_internal.h"
 
 extern char **environ;
@@ -174,28 +175,6 @@ static char *trimmed_dup(const char *t)
     return strndup(t, n);
 }
 
-/* Levenshtein distance of two short strings (capped: long strings count as far apart). */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64) return 1000;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best) best = row[j] + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The closest of names (n of them) to what, when close enough to be a typo; else NULL. */
 static const char *near_miss(const char *what, char *const *names, const struct rn_config_key *keys, size_t n)
 {
@@ -203,7 +182,7 @@ static const char *near_miss(const char *what, char *const *names, const struct 
     size_t best_d = 3, len = strlen(what);
     for (size_t i = 0; i < n; i++) {
         const char *name = names ? names[i] : keys[i].name;
-        size_t d = distance(what, name);
+        size_t d = rn__edit_distance(what, name);
         if (d < best_d && d * 3 <= len) {
             best_d = d;
             best = name;
@@ -225,24 +204,6 @@ int rn_config_env_name(const char *key, char *buf, size_t size)
 
 /* ---- value parsers ---- */
 
-/* An optionally signed decimal integer with '_' between digits; *end gets the rest. */
-static bool parse_i64(const char *s, int64_t *out, const char **end)
-{
-    bool neg = *s == '-';
-    if (*s == '-' || *s == '+') s++;
-    if (!isdigit((unsigned char)*s)) return false;
-    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; isdigit((unsigned char)*s) || (*s == '_' && isdigit((unsigned char)s[1])); s++) {
-        if (*s == '_') continue;
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (limit - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    *end = s;
-    return true;
-}
-
 struct unit {
     const char *name;
     int64_t mult;
@@ -256,7 +217,7 @@ static int parse_with_unit(const char *text, const struct unit *units, size_t n_
     const char *end;
     int64_t n;
     while (isspace((unsigned char)*text)) text++;
-    if (!parse_i64(text, &n, &end) || n < 0)
+    if (!rn__parse_i64(text, &n, &end) || n < 0)
         return rn_error_set(err, RN_EINVAL, 0, 0, "expected %s, found '%s'", what, shown(text, buf, sizeof buf));
     while (*end == ' ') end++;
     size_t ulen = strlen(end);
@@ -409,7 +370,7 @@ static int parse_value(const struct rn_config_key *k, const char *text, struct p
         const char *end, *digits = t + (*t == '-' || *t == '+');
         bool all_digits = isdigit((unsigned char)*digits);
         for (const char *d = digits; *d && all_digits; d++) all_digits = isdigit((unsigned char)*d) || *d == '_';
-        if (!parse_i64(t, &p->num, &end) || *end) {
+        if (!rn__parse_i64(t, &p->num, &end) || *end) {
             if (all_digits && k->max > k->min) rc = out_of_range(k, "an integer", t, err);   /* overflow */
             else rc = rn_error_set(err, RN_EINVAL, 0, 0, "expected an integer, found '%s'", shown(t, buf, sizeof buf));
             break;
