@@ -1252,6 +1252,16 @@ static int reserve(struct rn_text_buf *b, size_t n)
     return 0;
 }
 
+int rn_text_buf_append(struct rn_text_buf *b, const void *p, size_t n)
+{
+    if (!n) return 0;
+    int rc = reserve(b, n);
+    if (rc) return rc;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
 static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                      "8081828384858687888990919293949596979899";

@@ -60,6 +60,8 @@ struct rn_text_buf {
     size_t len, cap;
 };
 void rn_text_buf_free(struct rn_text_buf *b);
+/* Appends n bytes to b (growing it). 0 or RN_ENOMEM. */
+int rn_text_buf_append(struct rn_text_buf *b, const void *p, size_t n);
 
 /* Appends row `row` of batch b as one line (with '\n'): JSONL objects with the schema's names
  * as keys (timestamps as integer ms, nulls as null, doubles in shortest round-trip form,

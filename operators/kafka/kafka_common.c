@@ -144,17 +144,7 @@ int rnk_encode(enum rnk_format f, char delim, const struct rn_batch *b, uint32_t
     if (f == RNK_RAW) {
         if (rn_column_is_null(&b->cols[0], row)) return 0;
         struct rn_str s = rn_col_str(&b->cols[0], row);
-        if (out->cap - out->len < s.len) {
-            size_t cap = out->cap ? out->cap : 256;
-            while (cap - out->len < s.len) cap *= 2;
-            char *p = realloc(out->data, cap);
-            if (!p) return RN_ENOMEM;
-            out->data = p;
-            out->cap = cap;
-        }
-        memcpy(out->data + out->len, s.ptr, s.len);
-        out->len += s.len;
-        return 0;
+        return rn_text_buf_append(out, s.ptr, s.len);
     }
     int rc = rn_text_encode_row(f == RNK_CSV ? RN_FMT_CSV : RN_FMT_JSONL, delim ? delim : ',', b, row, out);
     if (!rc && out->len && out->data[out->len - 1] == '\n') out->len--;
